@@ -1,0 +1,265 @@
+//! Response bodies, and the only code that reads file bytes after `open`.
+//!
+//! A file body is a queue of [`Segment`]s: slices of the open file and, for
+//! multipart responses, literal bytes between them. Each slice is read in
+//! bounded chunks with positioned reads (`pread`) on the blocking pool, one
+//! chunk at a time: hyper polls for the next chunk only after the previous one
+//! was written, so memory per connection is one chunk, never the file.
+//!
+//! Every chunk is checked: a short read (the file was truncated) or a change
+//! of length or modification time since the headers were computed ends the
+//! body with an error, so hyper cuts the connection and the client never sees
+//! a response that looks complete but is not the file the headers described.
+//!
+//! It does not decide what to send (the handler does) or log the request
+//! (`access.rs`); it only counts bytes for the log.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use tokio::task::JoinHandle;
+
+use crate::access::AccessLog;
+
+/// The largest single read, and so the most file bytes a connection holds.
+pub const CHUNK: u64 = 128 * 1024;
+
+/// The identity of the file as the response headers describe it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    pub len: u64,
+    pub modified: Option<SystemTime>,
+}
+
+impl Snapshot {
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        Snapshot {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
+
+/// One piece of a file body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Literal bytes, such as a multipart boundary and part headers.
+    Bytes(Bytes),
+    /// `len` bytes of the file from `offset`.
+    File { offset: u64, len: u64 },
+}
+
+impl Segment {
+    fn len(&self) -> u64 {
+        match self {
+            Segment::Bytes(b) => b.len() as u64,
+            Segment::File { len, .. } => *len,
+        }
+    }
+}
+
+/// Streams segments of an open file.
+#[derive(Debug)]
+pub struct FileBody {
+    file: Arc<File>,
+    snapshot: Snapshot,
+    segments: VecDeque<Segment>,
+    remaining: u64,
+    pending: Option<JoinHandle<io::Result<Bytes>>>,
+}
+
+impl FileBody {
+    pub fn new(file: File, snapshot: Snapshot, segments: Vec<Segment>) -> Self {
+        let remaining = segments.iter().map(Segment::len).sum();
+        FileBody {
+            file: Arc::new(file),
+            snapshot,
+            segments: segments.into(),
+            remaining,
+            pending: None,
+        }
+    }
+
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        loop {
+            if let Some(pending) = &mut self.pending {
+                let joined = ready!(Pin::new(pending).poll(cx));
+                self.pending = None;
+                let chunk = joined.unwrap_or_else(|e| Err(io::Error::other(e)));
+                if let Ok(bytes) = &chunk {
+                    self.remaining -= bytes.len() as u64;
+                }
+                return Poll::Ready(Some(chunk));
+            }
+            match self.segments.front_mut() {
+                None => return Poll::Ready(None),
+                Some(Segment::Bytes(bytes)) => {
+                    let bytes = std::mem::take(bytes);
+                    self.segments.pop_front();
+                    self.remaining -= bytes.len() as u64;
+                    return Poll::Ready(Some(Ok(bytes)));
+                }
+                Some(Segment::File { len: 0, .. }) => {
+                    self.segments.pop_front();
+                }
+                Some(Segment::File { offset, len }) => {
+                    let n = (*len).min(CHUNK);
+                    let (file, snapshot, at) = (Arc::clone(&self.file), self.snapshot, *offset);
+                    self.pending = Some(tokio::task::spawn_blocking(move || {
+                        read_chunk(&file, snapshot, at, n)
+                    }));
+                    *offset += n;
+                    *len -= n;
+                }
+            }
+        }
+    }
+}
+
+/// Reads exactly `n` bytes at `offset`, then checks the file is still the one
+/// the headers described. Blocking.
+fn read_chunk(file: &File, expected: Snapshot, offset: u64, n: u64) -> io::Result<Bytes> {
+    let n = usize::try_from(n).map_err(io::Error::other)?;
+    let mut buf = vec![0u8; n];
+    let mut filled = 0;
+    while filled < n {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file was truncated while being sent",
+                ));
+            }
+            Ok(read) => filled += read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // NOTE: the check comes after the read, so a change that landed before or
+    // during it is seen here. An fstat is far cheaper than the read itself.
+    if Snapshot::of(&file.metadata()?) != expected {
+        return Err(io::Error::other("the file changed while being sent"));
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// What a response carries.
+#[derive(Debug)]
+pub enum Content {
+    Empty,
+    Bytes(Bytes),
+    File(FileBody),
+}
+
+impl From<&'static str> for Content {
+    fn from(text: &'static str) -> Self {
+        Content::Bytes(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl From<String> for Content {
+    fn from(text: String) -> Self {
+        Content::Bytes(Bytes::from(text))
+    }
+}
+
+impl Content {
+    fn remaining(&self) -> u64 {
+        match self {
+            Content::Empty => 0,
+            Content::Bytes(b) => b.len() as u64,
+            Content::File(f) => f.remaining,
+        }
+    }
+}
+
+/// The body type of every response: the content, and the access log entry
+/// that is written when hyper is done with the body (sent or dropped).
+#[derive(Debug)]
+pub struct ResponseBody {
+    content: Content,
+    log: AccessLog,
+}
+
+impl ResponseBody {
+    pub fn new(content: Content, mut log: AccessLog) -> Self {
+        log.promised = content.remaining();
+        ResponseBody { content, log }
+    }
+}
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        let next = match &mut this.content {
+            Content::Empty => None,
+            Content::Bytes(b) if b.is_empty() => None,
+            Content::Bytes(b) => Some(Ok(std::mem::take(b))),
+            Content::File(f) => ready!(f.poll_chunk(cx)),
+        };
+        match &next {
+            Some(Ok(bytes)) => this.log.sent += bytes.len() as u64,
+            Some(Err(e)) => this.log.failed(e),
+            None => {}
+        }
+        Poll::Ready(next.map(|r| r.map(Frame::data)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.content.remaining() == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.content.remaining())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn snapshot(file: &File) -> Snapshot {
+        Snapshot::of(&file.metadata().unwrap())
+    }
+
+    #[test]
+    fn read_chunk_reads_exact_slice() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"0123456789").unwrap();
+        let snap = snapshot(&f);
+        assert_eq!(&read_chunk(&f, snap, 3, 4).unwrap()[..], b"3456");
+    }
+
+    #[test]
+    fn read_chunk_past_end_is_an_error_not_padding() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"0123").unwrap();
+        let snap = snapshot(&f);
+        let err = read_chunk(&f, snap, 2, 4).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn read_chunk_refuses_a_changed_file() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"0123").unwrap();
+        let snap = snapshot(&f);
+        f.write_all(b"4567").unwrap();
+        assert!(read_chunk(&f, snap, 0, 2).is_err());
+    }
+}

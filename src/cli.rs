@@ -1,0 +1,118 @@
+//! The command line: clap's derive [`Cli`], each flag also read from a
+//! `RANGESERVE_*` environment variable, checked into a [`Config`].
+//!
+//! It owns flag names, help text and the start-up checks of the folder; it
+//! does not bind sockets (`server.rs`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+const EXAMPLES: &str = "\
+Examples:
+  rangeserve ./downloads --port 3000        serve ./downloads on http://127.0.0.1:3000/
+  rangeserve . --bind 0.0.0.0 --port 8080   share the current folder on every interface
+  RANGESERVE_PORT=0 rangeserve ./dir        pick a free port; the banner line names it
+
+Clients:
+  curl -H 'Range: bytes=0-9' http://127.0.0.1:3000/big.iso   first 10 bytes (206)
+  curl -C - -o big.iso http://127.0.0.1:3000/big.iso         resume a partial download
+  wget -c http://127.0.0.1:3000/big.iso                      resume a partial download";
+
+/// A static file server for resumable, byte-exact downloads.
+#[derive(Debug, Parser)]
+#[command(name = "rangeserve", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The folder to serve; nothing outside it is ever sent.
+    #[arg(env = "RANGESERVE_DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// The TCP port to listen on; 0 picks a free one (the banner names it).
+    /// Example: --port 8080
+    #[arg(short, long, env = "RANGESERVE_PORT", default_value_t = 3000)]
+    pub port: u16,
+
+    /// The address to listen on. The default keeps the server private to this
+    /// machine; 0.0.0.0 (or ::) shares it with the network.
+    /// Example: --bind 0.0.0.0
+    #[arg(short, long, env = "RANGESERVE_BIND", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+
+    /// Serve hidden files and folders (names starting with '.'); without it
+    /// they are 404.
+    #[arg(long, env = "RANGESERVE_HIDDEN")]
+    pub hidden: bool,
+
+    /// Seconds a client has to send a complete request head before the
+    /// connection is closed. Example: --header-timeout 5
+    #[arg(long, env = "RANGESERVE_HEADER_TIMEOUT", default_value = "10", value_name = "SECS",
+          value_parser = parse_seconds)]
+    pub header_timeout: Duration,
+
+    /// Seconds that in-flight downloads get to finish after Ctrl-C or SIGTERM
+    /// before the server exits. Example: --shutdown-timeout 30
+    #[arg(long, env = "RANGESERVE_SHUTDOWN_TIMEOUT", default_value = "10", value_name = "SECS",
+          value_parser = parse_seconds)]
+    pub shutdown_timeout: Duration,
+}
+
+/// The checked configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Absolute and canonical: every resolved path is compared against it.
+    pub root: PathBuf,
+    pub addr: SocketAddr,
+    pub hidden: bool,
+    pub header_timeout: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+impl Cli {
+    /// Checks the folder: it must exist, be a folder and be readable.
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        let shown = self.dir.display();
+        let root =
+            std::fs::canonicalize(&self.dir).with_context(|| format!("cannot serve {shown}"))?;
+        if !root.is_dir() {
+            bail!("cannot serve {shown}: not a folder");
+        }
+        std::fs::read_dir(&root).with_context(|| format!("cannot read folder {shown}"))?;
+        Ok(Config {
+            root,
+            addr: SocketAddr::new(self.bind, self.port),
+            hidden: self.hidden,
+            header_timeout: self.header_timeout,
+            shutdown_timeout: self.shutdown_timeout,
+        })
+    }
+}
+
+/// A whole or fractional number of seconds, such as `10` or `0.5`.
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a number of seconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_parse_whole_and_fractional() {
+        assert_eq!(parse_seconds("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("ten").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

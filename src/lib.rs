@@ -1,0 +1,41 @@
+//! rangeserve: a static file server for resumable, byte-exact downloads.
+//!
+//! A request goes through these steps, once, top to bottom:
+//! 1. `server`: accept the connection, speak HTTP/1.1 or HTTP/2 (hyper);
+//! 2. `handler`: gate the method (GET, HEAD; OPTIONS answered; others 405);
+//! 3. `resolve`: decode the path and open the file inside the root, reading
+//!    its metadata from the open handle;
+//! 4. `conditional`: compute the validators (ETag, Last-Modified);
+//! 5. `range`: decide 200, 206 or 416 from the `Range` header;
+//! 6. `body`: stream the chosen bytes in bounded chunks, cutting the
+//!    connection if the file changes underneath;
+//! 7. `access`: log one line when the body is done.
+//!
+//! The pure steps (`range`, `conditional`, `resolve::decode`) are public so
+//! tests and fuzz targets can reach them; the rest is wiring.
+
+mod access;
+pub mod body;
+pub mod cli;
+pub mod conditional;
+mod handler;
+pub mod range;
+pub mod resolve;
+mod server;
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// Checks the configuration, then serves until Ctrl-C or SIGTERM.
+pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    let config = cli.into_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(server::run(config));
+    // NOTE: a blocking read still in flight must not hold the exit hostage.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
