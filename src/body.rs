@@ -58,7 +58,12 @@ pub enum Segment {
 }
 
 impl Segment {
-    fn len(&self) -> u64 {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Body bytes this segment adds.
+    pub fn len(&self) -> u64 {
         match self {
             Segment::Bytes(b) => b.len() as u64,
             Segment::File { len, .. } => *len,

@@ -11,7 +11,9 @@
 //! Errors from resolving and opening become a status in [`refusal`], the one
 //! place that maps them.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
+use std::fs::{File, Metadata};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,8 +25,9 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::access::AccessLog;
 use crate::body::{Content, FileBody, ResponseBody, Segment, Snapshot};
-use crate::conditional::Validators;
-use crate::range::{self, RangeDecision};
+use crate::conditional::{self, Conditions, Outcome, Validators};
+use crate::multipart::{self, Multipart};
+use crate::range::{self, ByteRange, RangeDecision};
 use crate::resolve::{self, ResolveError, Target};
 
 const ALLOW: &str = "GET, HEAD, OPTIONS";
@@ -102,66 +105,143 @@ impl Handler {
             Err(e) => return refusal(e, request),
         };
 
-        // 4. Validators, 5. range, 6. headers and body.
-        let snapshot = Snapshot::of(&meta);
-        let validators = Validators::new(meta.len(), snapshot.modified, SystemTime::now());
-        let decision = match request.headers().get(header::RANGE) {
-            Some(value) => range::decide(value.as_bytes(), meta.len()),
-            None => RangeDecision::Full,
-        };
-        let mut builder = response(StatusCode::OK);
-        let headers = builder.headers_mut().expect("a fresh builder has headers");
-        file_headers(headers, &path, &validators);
-        let segments = match decision {
-            RangeDecision::Partial(ranges) if ranges.len() == 1 => {
-                let r = ranges[0];
-                builder = builder.status(StatusCode::PARTIAL_CONTENT).header(
-                    header::CONTENT_RANGE,
-                    format!("bytes {}-{}/{}", r.first, r.last, meta.len()),
-                );
+        serve_file(request, file, &meta, &path, head)
+    }
+}
+
+/// Steps 4 to 6 for an open regular file.
+fn serve_file<B>(
+    request: &Request<B>,
+    file: File,
+    meta: &Metadata,
+    path: &Path,
+    head: bool,
+) -> Response<Content> {
+    // 4. Validators and preconditions.
+    let snapshot = Snapshot::of(meta);
+    let length = meta.len();
+    let validators = Validators::new(length, snapshot.modified, SystemTime::now());
+    let headers = request.headers();
+    let fields = [
+        header::IF_MATCH,
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::IF_UNMODIFIED_SINCE,
+        header::IF_RANGE,
+    ]
+    .map(|name| field(headers, &name));
+    let [
+        if_match,
+        if_none_match,
+        if_modified_since,
+        if_unmodified_since,
+        if_range,
+    ] = fields.each_ref().map(Option::as_deref);
+    let conditions = Conditions {
+        if_match,
+        if_none_match,
+        if_modified_since,
+        if_unmodified_since,
+        if_range,
+    };
+    let range = headers.get(header::RANGE);
+    let range_applies = match conditional::evaluate(&conditions, &validators, range.is_some()) {
+        Outcome::Proceed { range_applies } => range_applies,
+        Outcome::NotModified => {
+            let mut builder = response(StatusCode::NOT_MODIFIED);
+            let headers = builder.headers_mut().expect("a fresh builder has headers");
+            validator_headers(headers, &validators);
+            return builder
+                .body(Content::Empty)
+                .expect("validator headers are valid");
+        }
+        Outcome::PreconditionFailed => {
+            return short(StatusCode::PRECONDITION_FAILED, "precondition failed");
+        }
+    };
+
+    // 5. Range.
+    let decision = match range {
+        Some(value) if range_applies => range::decide(value.as_bytes(), length),
+        _ => RangeDecision::Full,
+    };
+
+    // 6. Headers and body.
+    let mut builder = response(StatusCode::OK);
+    let headers = builder.headers_mut().expect("a fresh builder has headers");
+    validator_headers(headers, &validators);
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let content_type = content_type(path);
+    let segments = match decision {
+        RangeDecision::Full => {
+            headers.insert(header::CONTENT_TYPE, content_type);
+            vec![Segment::File {
+                offset: 0,
+                len: length,
+            }]
+        }
+        RangeDecision::Partial(ranges) => {
+            builder = builder.status(StatusCode::PARTIAL_CONTENT);
+            let headers = builder.headers_mut().expect("a fresh builder has headers");
+            if let [r] = ranges.as_slice() {
+                headers.insert(header::CONTENT_TYPE, content_type);
+                headers.insert(header::CONTENT_RANGE, content_range(r, length));
                 vec![Segment::File {
                     offset: r.first,
                     len: r.len(),
                 }]
+            } else {
+                let part_type = content_type.to_str().unwrap_or("application/octet-stream");
+                let multipart = Multipart::new(&ranges, length, part_type, &multipart::boundary());
+                let value = HeaderValue::try_from(multipart.content_type)
+                    .expect("a hex boundary is a valid header value");
+                headers.insert(header::CONTENT_TYPE, value);
+                multipart.segments
             }
-            RangeDecision::Unsatisfiable => {
-                let mut r = short(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
-                let unsatisfied = HeaderValue::try_from(format!("bytes */{}", meta.len()))
-                    .expect("a number is a valid header value");
-                r.headers_mut().insert(header::CONTENT_RANGE, unsatisfied);
-                r.headers_mut()
-                    .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-                return r;
-            }
-            // NOTE: several ranges are served whole until multipart/byteranges exists.
-            RangeDecision::Full | RangeDecision::Partial(_) => {
-                vec![Segment::File {
-                    offset: 0,
-                    len: meta.len(),
-                }]
-            }
-        };
-        let length: u64 = segments
-            .iter()
-            .map(|s| match s {
-                Segment::File { len, .. } => *len,
-                Segment::Bytes(b) => b.len() as u64,
-            })
-            .sum();
-        builder = builder.header(header::CONTENT_LENGTH, length);
-        let content = if head {
-            Content::Empty
-        } else {
-            Content::File(FileBody::new(file, snapshot, segments))
-        };
-        builder.body(content).expect("file headers are valid")
-    }
+        }
+        RangeDecision::Unsatisfiable => {
+            let mut r = short(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
+            let unsatisfied = HeaderValue::try_from(format!("bytes */{length}"))
+                .expect("a number is a valid header value");
+            r.headers_mut().insert(header::CONTENT_RANGE, unsatisfied);
+            r.headers_mut()
+                .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            return r;
+        }
+    };
+    let body_length: u64 = segments.iter().map(Segment::len).sum();
+    builder = builder.header(header::CONTENT_LENGTH, body_length);
+    let content = if head {
+        Content::Empty
+    } else {
+        Content::File(FileBody::new(file, snapshot, segments))
+    };
+    builder.body(content).expect("file headers are valid")
 }
 
-/// The headers every file response carries, whatever its status.
-fn file_headers(headers: &mut HeaderMap, path: &Path, v: &Validators) {
-    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers.insert(header::CONTENT_TYPE, content_type(path));
+/// A header field's value; several field lines are joined with `, ` as
+/// RFC 9110 §5.3 allows for list-based fields.
+fn field<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Option<Cow<'a, [u8]>> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?.as_bytes();
+    let Some(second) = values.next() else {
+        return Some(Cow::Borrowed(first));
+    };
+    let mut joined = first.to_vec();
+    for more in std::iter::once(second).chain(values) {
+        joined.extend_from_slice(b", ");
+        joined.extend_from_slice(more.as_bytes());
+    }
+    Some(Cow::Owned(joined))
+}
+
+fn content_range(r: &ByteRange, length: u64) -> HeaderValue {
+    HeaderValue::try_from(format!("bytes {}-{}/{length}", r.first, r.last))
+        .expect("numbers are a valid header value")
+}
+
+/// ETag and Last-Modified: on every file response, 304 included.
+fn validator_headers(headers: &mut HeaderMap, v: &Validators) {
     if let Ok(etag) = HeaderValue::from_str(&v.etag) {
         headers.insert(header::ETAG, etag);
     }

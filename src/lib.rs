@@ -19,6 +19,7 @@ pub mod body;
 pub mod cli;
 pub mod conditional;
 mod handler;
+pub mod multipart;
 pub mod range;
 pub mod resolve;
 mod server;

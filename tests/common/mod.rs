@@ -1,0 +1,259 @@
+//! Test support: start the real binary on 127.0.0.1:0 in a temp folder, and
+//! speak raw HTTP/1.1 bytes to it over a plain `TcpStream`.
+#![allow(dead_code)] // each test file uses a different part of it
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `rangeserve`, killed by PID on drop.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts the server on a fresh temp folder, with extra flags.
+    pub fn start(args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, args)
+    }
+
+    /// Starts the server on `dir` (which `setup` may have filled first).
+    pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rangeserve"))
+            .arg(dir.path())
+            .args(["--port", "0"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start rangeserve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("banner line");
+        let url = line
+            .trim()
+            .rsplit(" at ")
+            .next()
+            .and_then(|u| u.strip_prefix("http://"))
+            .and_then(|u| u.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("unexpected banner {line:?}"));
+        let addr = url
+            .parse()
+            .unwrap_or_else(|_| panic!("bad address in {line:?}"));
+        Server { child, addr, dir }
+    }
+
+    /// Writes a file under the served folder, creating parent folders.
+    pub fn write(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent");
+        }
+        std::fs::write(&path, contents).expect("write fixture");
+        path
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        stream
+    }
+
+    /// Sends one raw request on a new connection and reads the response.
+    /// `head` is the request line and headers without the final blank line;
+    /// `Connection: close` is added so the response ends with the connection.
+    pub fn raw(&self, head: &str) -> Response {
+        let mut stream = self.connect();
+        let request = format!("{head}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).expect("send");
+        let is_head = head.starts_with("HEAD ");
+        read_response(&mut BufReader::new(stream), is_head)
+    }
+
+    /// `GET {path}` with extra header lines (each `Name: value`).
+    pub fn get(&self, path: &str, headers: &[&str]) -> Response {
+        self.request("GET", path, headers)
+    }
+
+    pub fn request(&self, method: &str, path: &str, headers: &[&str]) -> Response {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}", self.addr);
+        for h in headers {
+            head.push_str("\r\n");
+            head.push_str(h);
+        }
+        self.raw(&head)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (a name `kill` knows, such as `TERM`) to the server.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `limit` for the server to exit; `None` if it is still running.
+    pub fn wait_timeout(&mut self, limit: Duration) -> Option<ExitStatus> {
+        wait_timeout(&mut self.child, limit)
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the exit status; panics if
+    /// the server is still running then.
+    pub fn terminate_within(mut self, limit: Duration) -> ExitStatus {
+        self.signal("TERM");
+        self.wait_timeout(limit)
+            .unwrap_or_else(|| panic!("rangeserve still running {limit:?} after SIGTERM"))
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait for rangeserve")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits up to `limit` for `child` to exit; `None` if it is still running.
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The body ended before Content-Length said it would.
+    pub truncated: bool,
+}
+
+impl Response {
+    /// The value of the only header `name` (case-insensitive); panics on duplicates.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let mut found = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        let first = found.next().map(|(_, v)| v.as_str());
+        assert!(found.next().is_none(), "duplicate header {name}");
+        first
+    }
+
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("content-length")
+            .map(|v| v.parse().expect("numeric Content-Length"))
+    }
+}
+
+/// Reads one response: status line, headers, and a body framed by
+/// Content-Length (or to the end of the connection). HEAD has no body.
+pub fn read_response<R: BufRead>(reader: &mut R, is_head: bool) -> Response {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("status line");
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("header line");
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').expect("header has a colon");
+        headers.push((name.to_string(), value.trim().to_string()));
+    }
+    let mut response = Response {
+        status,
+        headers,
+        body: Vec::new(),
+        truncated: false,
+    };
+    let no_body = is_head || status == 204 || status == 304 || (100..200).contains(&status);
+    if no_body {
+        return response;
+    }
+    match response.content_length() {
+        Some(len) => {
+            let mut limited = reader.take(len);
+            let _ = limited.read_to_end(&mut response.body);
+            response.truncated = (response.body.len() as u64) < len;
+        }
+        None => {
+            let _ = reader.read_to_end(&mut response.body);
+        }
+    }
+    response
+}
+
+/// Deterministic, position-dependent bytes, so a misplaced slice shows.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| u8::try_from((i * 7 + i / 251) % 251).expect("below 251"))
+        .collect()
+}
+
+/// True when `tool --version` runs. In CI a missing tool is a failure;
+/// elsewhere the test says it is skipped and why.
+pub fn have_tool(tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is required in CI (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: {tool} is not installed; .ci/run installs it");
+    }
+    ok
+}
