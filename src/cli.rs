@@ -46,6 +46,11 @@ pub struct Cli {
     #[arg(long, env = "RANGESERVE_HIDDEN")]
     pub hidden: bool,
 
+    /// Follow symlinks that lead outside the folder. Without it, symlinks
+    /// that stay inside work and those leading out are 404.
+    #[arg(long, env = "RANGESERVE_FOLLOW_SYMLINKS")]
+    pub follow_symlinks: bool,
+
     /// Seconds a client has to send a complete request head before the
     /// connection is closed. Example: --header-timeout 5
     #[arg(long, env = "RANGESERVE_HEADER_TIMEOUT", default_value = "10", value_name = "SECS",
@@ -66,6 +71,7 @@ pub struct Config {
     pub root: PathBuf,
     pub addr: SocketAddr,
     pub hidden: bool,
+    pub follow_symlinks: bool,
     pub header_timeout: Duration,
     pub shutdown_timeout: Duration,
 }
@@ -84,6 +90,7 @@ impl Cli {
             root,
             addr: SocketAddr::new(self.bind, self.port),
             hidden: self.hidden,
+            follow_symlinks: self.follow_symlinks,
             header_timeout: self.header_timeout,
             shutdown_timeout: self.shutdown_timeout,
         })

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fs::{File, Metadata};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -28,21 +28,23 @@ use crate::body::{Content, FileBody, ResponseBody, Segment, Snapshot};
 use crate::conditional::{self, Conditions, Outcome, Validators};
 use crate::multipart::{self, Multipart};
 use crate::range::{self, ByteRange, RangeDecision};
-use crate::resolve::{self, ResolveError, Target};
+use crate::resolve::{self, ResolveError, Root, Target};
 
 const ALLOW: &str = "GET, HEAD, OPTIONS";
 
 /// What the handler needs to know of the configuration.
 #[derive(Debug)]
 pub struct Handler {
-    root: PathBuf,
+    root: Arc<Root>,
     hidden: bool,
 }
 
 impl Handler {
-    /// `root` must be absolute and canonical.
-    pub fn new(root: PathBuf, hidden: bool) -> Self {
-        Handler { root, hidden }
+    pub fn new(root: Root, hidden: bool) -> Self {
+        Handler {
+            root: Arc::new(root),
+            hidden,
+        }
     }
 
     /// Answers one request; every outcome, errors included, is a response.
@@ -79,9 +81,9 @@ impl Handler {
         // 2. Resolve, 3. open.
         let target = match resolve::decode(request.uri().path(), self.hidden) {
             Ok(path) => {
-                let root = self.root.clone();
+                let root = Arc::clone(&self.root);
                 tokio::task::spawn_blocking(move || {
-                    resolve::open(&root, &path).map(|target| (target, path))
+                    root.open_target(&path).map(|target| (target, path))
                 })
                 .await
                 .unwrap_or_else(|e| Err(ResolveError::Io(std::io::Error::other(e))))

@@ -3,9 +3,10 @@
 //! Two steps, kept apart so the first can be tested and fuzzed without a disk:
 //! 1. [`decode`] (pure) percent-decodes the path into segments and refuses any
 //!    that could name something outside the root or that is hidden.
-//! 2. [`open`] (blocking I/O, run on the blocking pool) opens the file, refuses
-//!    symlinks that lead out of the root, and reads the metadata from the open
-//!    handle so the headers and the bytes describe the same file.
+//! 2. [`Root::open_target`] (blocking I/O, run on the blocking pool) opens
+//!    the file relative to a handle of the root with kernel-enforced
+//!    confinement, refuses symlinks that lead out of the root, and reads the
+//!    metadata from the open handle so headers and bytes describe one file.
 //!
 //! It does not decide what to send; that is the handler's job.
 
@@ -157,7 +158,8 @@ fn percent_decode_strict(raw: &[u8]) -> Option<Vec<u8>> {
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // made once per request and moved once
 pub enum Target {
-    /// A regular file, open, with the metadata of the open handle.
+    /// A regular file, open, with the metadata of the open handle and its
+    /// path relative to the root (for the media type).
     File {
         file: File,
         meta: Metadata,
@@ -167,47 +169,103 @@ pub enum Target {
     AddSlash,
 }
 
-/// Opens what `request` names under `root` (an absolute, canonical path).
-///
-/// 1. Canonicalize `root/request` and refuse it (404) unless it still lies
-///    under `root`: a symlink may point anywhere.
-/// 2. Open it non-blocking, so a FIFO cannot hang the thread, and `fstat` the
-///    open handle: from here on the file cannot change identity under us.
-/// 3. A folder: without a trailing slash, [`Target::AddSlash`]; with one, its
-///    `index.html` by the same steps, or 404.
-/// 4. Anything but a regular file (device, socket, FIFO): 404.
-///
-/// Blocking: call it on the blocking pool.
-pub fn open(root: &Path, request: &RequestPath) -> Result<Target, ResolveError> {
-    let (file, meta, path) = open_inside(root, &root.join(request.relative()))?;
-    if meta.is_dir() {
-        if !request.trailing_slash {
-            return Ok(Target::AddSlash);
-        }
-        let (file, meta, path) = open_inside(root, &path.join("index.html"))?;
-        return if meta.is_file() {
-            Ok(Target::File { file, meta, path })
-        } else {
-            Err(ResolveError::NotFound)
-        };
-    }
-    if !meta.is_file() {
-        return Err(ResolveError::NotFound);
-    }
-    Ok(Target::File { file, meta, path })
+/// The served folder, held open: every file is opened relative to this
+/// handle, so renaming or replacing path components above it changes nothing.
+#[derive(Debug)]
+pub struct Root {
+    dir: File,
+    path: PathBuf,
+    follow_symlinks: bool,
 }
 
-fn open_inside(root: &Path, path: &Path) -> Result<(File, Metadata, PathBuf), ResolveError> {
-    let canonical = std::fs::canonicalize(path)?;
-    if !canonical.starts_with(root) {
-        return Err(ResolveError::NotFound);
+impl Root {
+    /// Opens the folder at `path` (absolute and canonical). With
+    /// `follow_symlinks`, symlinks may lead outside it.
+    pub fn open(path: PathBuf, follow_symlinks: bool) -> io::Result<Root> {
+        let dir = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(&path)?;
+        Ok(Root {
+            dir,
+            path,
+            follow_symlinks,
+        })
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&canonical)?;
-    let meta = file.metadata()?;
-    Ok((file, meta, canonical))
+
+    /// Opens what `request` names.
+    ///
+    /// 1. Open it beneath the root (see [`Root::open_beneath`]) and `fstat`
+    ///    the open handle: from here on the file cannot change identity.
+    /// 2. A folder: without a trailing slash, [`Target::AddSlash`]; with one,
+    ///    its `index.html` by the same steps, or 404.
+    /// 3. Anything but a regular file (device, socket, FIFO): 404.
+    ///
+    /// Blocking: call it on the blocking pool.
+    pub fn open_target(&self, request: &RequestPath) -> Result<Target, ResolveError> {
+        let mut path = request.relative();
+        let (mut file, mut meta) = self.open_beneath(&path)?;
+        if meta.is_dir() {
+            if !request.trailing_slash {
+                return Ok(Target::AddSlash);
+            }
+            path.push("index.html");
+            (file, meta) = self.open_beneath(&path)?;
+        }
+        if !meta.is_file() {
+            return Err(ResolveError::NotFound);
+        }
+        Ok(Target::File { file, meta, path })
+    }
+
+    /// Opens `relative` (made only of normal components) beneath the root.
+    ///
+    /// NOTE: containment is enforced by the kernel at open time, not checked
+    /// before it, so a symlink swapped in between cannot lead out (no
+    /// time-of-check/time-of-use race):
+    /// 1. `openat2(RESOLVE_BENEATH)` from the root handle: relative symlinks
+    ///    that stay inside work; anything that would resolve outside fails.
+    /// 2. It also fails (EXDEV) on an absolute symlink, even one pointing
+    ///    inside. Then the path is canonicalized, and if it lies under the
+    ///    root it is opened again with `RESOLVE_NO_SYMLINKS`, so a symlink
+    ///    swapped in after the check makes the open fail instead of escape.
+    /// 3. With `--follow-symlinks`, a plain `openat`: symlinks may go
+    ///    anywhere, `..` is still impossible (refused by [`decode`]).
+    ///
+    /// Opened non-blocking so a FIFO cannot hang the thread.
+    fn open_beneath(&self, relative: &Path) -> Result<(File, Metadata), ResolveError> {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        let relative = if relative.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            relative
+        };
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let opened = if self.follow_symlinks {
+            rustix::fs::openat(&self.dir, relative, flags, Mode::empty())
+        } else {
+            let beneath = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+            match rustix::fs::openat2(&self.dir, relative, flags, Mode::empty(), beneath) {
+                Err(rustix::io::Errno::XDEV) => {
+                    let canonical = std::fs::canonicalize(self.path.join(relative))?;
+                    let inside = canonical
+                        .strip_prefix(&self.path)
+                        .map_err(|_| ResolveError::NotFound)?;
+                    let inside = if inside.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        inside
+                    };
+                    let strict = beneath | ResolveFlags::NO_SYMLINKS;
+                    rustix::fs::openat2(&self.dir, inside, flags, Mode::empty(), strict)
+                }
+                other => other,
+            }
+        };
+        let file = File::from(opened.map_err(io::Error::from)?);
+        let meta = file.metadata()?;
+        Ok((file, meta))
+    }
 }
 
 #[cfg(test)]

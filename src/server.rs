@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::Config;
 use crate::handler::Handler;
+use crate::resolve::Root;
 
 /// How long to wait before accepting again after `accept` failed, for example
 /// when the process is out of file descriptors: a retry loop without a pause
@@ -42,7 +43,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("cannot write to stdout")?;
     }
 
-    let handler = Arc::new(Handler::new(config.root.clone(), config.hidden));
+    let root = Root::open(config.root.clone(), config.follow_symlinks)
+        .with_context(|| format!("cannot open folder {}", config.root.display()))?;
+    let handler = Arc::new(Handler::new(root, config.hidden));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
