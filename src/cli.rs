@@ -11,6 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 
+use crate::conn::Timeouts;
+
 const EXAMPLES: &str = "\
 Examples:
   rangeserve ./downloads --port 3000        serve ./downloads on http://127.0.0.1:3000/
@@ -57,6 +59,31 @@ pub struct Cli {
           value_parser = parse_seconds)]
     pub header_timeout: Duration,
 
+    /// Seconds an idle keep-alive connection is kept open waiting for the
+    /// next request. Example: --idle-timeout 120
+    #[arg(long, env = "RANGESERVE_IDLE_TIMEOUT", default_value = "60", value_name = "SECS",
+          value_parser = parse_seconds)]
+    pub idle_timeout: Duration,
+
+    /// Seconds a client may accept no response bytes before it is dropped
+    /// and its file closed. Example: --send-timeout 30
+    #[arg(long, env = "RANGESERVE_SEND_TIMEOUT", default_value = "60", value_name = "SECS",
+          value_parser = parse_seconds)]
+    pub send_timeout: Duration,
+
+    /// Connections served at once; more wait to be accepted. Default: half
+    /// of the open-file limit (each connection may hold a socket and a file),
+    /// less a reserve. Example: --max-connections 1000
+    #[arg(long, env = "RANGESERVE_MAX_CONNECTIONS", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
+    /// Largest request head in bytes (request line and headers): larger
+    /// heads get 431, targets over 8 KiB get 414. Example: --max-header-size 16384
+    #[arg(long, env = "RANGESERVE_MAX_HEADER_SIZE", default_value_t = 65536, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(8192..))]
+    pub max_header_size: u32,
+
     /// Seconds that in-flight downloads get to finish after Ctrl-C or SIGTERM
     /// before the server exits. Example: --shutdown-timeout 30
     #[arg(long, env = "RANGESERVE_SHUTDOWN_TIMEOUT", default_value = "10", value_name = "SECS",
@@ -72,7 +99,10 @@ pub struct Config {
     pub addr: SocketAddr,
     pub hidden: bool,
     pub follow_symlinks: bool,
-    pub header_timeout: Duration,
+    pub timeouts: Timeouts,
+    /// `None`: derive from the open-file limit at start-up.
+    pub max_connections: Option<u32>,
+    pub max_header_size: u32,
     pub shutdown_timeout: Duration,
 }
 
@@ -91,7 +121,13 @@ impl Cli {
             addr: SocketAddr::new(self.bind, self.port),
             hidden: self.hidden,
             follow_symlinks: self.follow_symlinks,
-            header_timeout: self.header_timeout,
+            timeouts: Timeouts {
+                header: self.header_timeout,
+                idle: self.idle_timeout,
+                send: self.send_timeout,
+            },
+            max_connections: self.max_connections,
+            max_header_size: self.max_header_size,
             shutdown_timeout: self.shutdown_timeout,
         })
     }

@@ -1,6 +1,8 @@
 //! The only Request → Response code.
 //!
 //! A request flows top to bottom, once:
+//! 0. framing: HTTP/1.1 needs exactly one Host (RFC 9112 §3.2); a target
+//!    longer than [`MAX_TARGET`] is 414;
 //! 1. method gate: GET and HEAD are served, OPTIONS is answered, the rest get 405;
 //! 2. resolve: the path is decoded and refused if it could leave the root;
 //! 3. open: the file is opened and `fstat`ed through its handle (blocking pool);
@@ -32,6 +34,9 @@ use crate::resolve::{self, ResolveError, Root, Target};
 
 const ALLOW: &str = "GET, HEAD, OPTIONS";
 
+/// The longest request target served, in bytes (Apache's LimitRequestLine).
+pub const MAX_TARGET: usize = 8192;
+
 /// What the handler needs to know of the configuration.
 #[derive(Debug)]
 pub struct Handler {
@@ -60,6 +65,20 @@ impl Handler {
     }
 
     async fn respond<B>(&self, request: &Request<B>) -> Response<Content> {
+        // 0. Framing.
+        if let Some(reason) = framing_error(request) {
+            tracing::debug!(reason, "bad request framing");
+            return short(StatusCode::BAD_REQUEST, &format!("bad request: {reason}"));
+        }
+        let target = request
+            .uri()
+            .path_and_query()
+            .map_or(0, |pq| pq.as_str().len());
+        if target > MAX_TARGET {
+            tracing::debug!(target, "request target too long");
+            return short(StatusCode::URI_TOO_LONG, "request target too long");
+        }
+
         // 1. Method gate.
         let head = match *request.method() {
             Method::GET => false,
@@ -255,6 +274,18 @@ fn validator_headers(headers: &mut HeaderMap, v: &Validators) {
     }
 }
 
+/// RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request that
+/// lacks a Host header, and to any request with more than one. (HTTP/2 carries
+/// the authority in `:authority` instead.)
+fn framing_error<B>(request: &Request<B>) -> Option<&'static str> {
+    let hosts = request.headers().get_all(header::HOST).iter().count();
+    match (request.version(), hosts) {
+        (_, 2..) => Some("more than one Host header"),
+        (hyper::Version::HTTP_11, 0) => Some("HTTP/1.1 requests need a Host header"),
+        _ => None,
+    }
+}
+
 /// The media type from the file's extension; text gets `charset=utf-8`,
 /// unknown gets `application/octet-stream`.
 fn content_type(path: &Path) -> HeaderValue {
@@ -283,6 +314,16 @@ fn refusal<B>(err: ResolveError, request: &Request<B>) -> Response<Content> {
         ResolveError::Forbidden => {
             tracing::debug!(path, "permission denied");
             short(StatusCode::FORBIDDEN, "forbidden")
+        }
+        ResolveError::Io(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+            tracing::warn!(path, error = %e, "out of file descriptors");
+            let mut r = short(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server busy, retry shortly",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
         }
         ResolveError::Io(e) => {
             tracing::error!(path, error = %e, "cannot open");

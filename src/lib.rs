@@ -18,6 +18,7 @@ mod access;
 pub mod body;
 pub mod cli;
 pub mod conditional;
+mod conn;
 mod handler;
 pub mod multipart;
 pub mod range;

@@ -5,6 +5,7 @@
 //! timeout, HTTP/1.1 and HTTP/2 via hyper-util's auto builder); it knows
 //! nothing about files or requests beyond handing them to the handler.
 
+use std::convert::Infallible;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +16,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::cli::Config;
+use crate::conn::{self, Activity, Guarded, Tracked};
 use crate::handler::Handler;
 use crate::resolve::Root;
 
@@ -46,17 +49,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let root = Root::open(config.root.clone(), config.follow_symlinks)
         .with_context(|| format!("cannot open folder {}", config.root.display()))?;
     let handler = Arc::new(Handler::new(root, config.hidden));
+    let max_connections = config
+        .max_connections
+        .map_or_else(connection_limit, |n| n as usize);
+    let slots = Arc::new(Semaphore::new(max_connections));
+    tracing::info!(max_connections, "accepting connections");
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // NOTE: hyper's header-read timer also runs on idle keep-alive
+    // connections; conn::watchdog enforces header, idle and send timeouts.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(config.header_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(None)
+        .max_buf_size(config.max_header_size as usize);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(config.max_header_size);
 
     let graceful = GracefulShutdown::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
+        // Wait for a free slot before accepting: beyond the limit, new
+        // connections wait in the listen backlog while established ones go on.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -71,16 +91,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
         }
+        let activity = Activity::new();
+        let io = TokioIo::new(Tracked::new(stream, Arc::clone(&activity)));
         let handler = Arc::clone(&handler);
-        let service = service_fn(move |request| Arc::clone(&handler).handle(request, peer));
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let requests = Arc::clone(&activity);
+        let service = service_fn(move |request| {
+            let in_flight = requests.begin_request();
+            let handler = Arc::clone(&handler);
+            async move {
+                let response = handler.handle(request, peer).await?;
+                Ok::<_, Infallible>(response.map(|body| Guarded::new(body, in_flight)))
             }
+        });
+        let connection = graceful.watch(builder.serve_connection(io, service).into_owned());
+        let timeouts = config.timeouts;
+        tokio::spawn(async move {
+            tokio::select! {
+                result = connection => if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                },
+                reason = conn::watchdog(activity, timeouts) => {
+                    tracing::debug!(%peer, reason, "closing the connection");
+                }
+            }
+            drop(slot);
         });
     }
 
@@ -97,6 +131,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The default connection limit: half the open-file limit, less a reserve
+/// for the listener, logs and the blocking pool, since each connection may
+/// hold a socket and an open file. The soft limit is raised to the hard one
+/// first, as a server that expects many clients should.
+fn connection_limit() -> usize {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    const RESERVE: u64 = 64;
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            limit = getrlimit(Resource::Nofile);
+        }
+    }
+    let files = limit.current.unwrap_or(1 << 20).min(1 << 20);
+    usize::try_from(files.saturating_sub(RESERVE) / 2)
+        .unwrap_or(1)
+        .max(1)
 }
 
 fn bind(config: &Config) -> anyhow::Result<TcpListener> {
