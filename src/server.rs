@@ -31,6 +31,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Serves until Ctrl-C or SIGTERM, then lets in-flight responses finish for
 /// up to `config.shutdown_timeout`.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
     let listener = bind(&config)?;
     let local = listener
         .local_addr()
@@ -68,7 +69,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .max_header_list_size(config.max_header_size);
 
     let graceful = GracefulShutdown::new();
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         // Wait for a free slot before accepting: beyond the limit, new
@@ -166,27 +166,20 @@ fn bind(config: &Config) -> anyhow::Result<TcpListener> {
     TcpListener::from_std(listener).context("cannot register the listener")
 }
 
-/// Completes on Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
+/// Installs the SIGINT (Ctrl-C) and SIGTERM handlers now, and returns a
+/// future that completes on the first of them.
+///
+/// NOTE: installed before the banner is printed, so a supervisor that sends
+/// SIGTERM as soon as it sees the banner gets a graceful exit, not the
+/// default action (death by signal).
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
+    })
 }
