@@ -17,10 +17,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// The three deadlines, from the command line.
 #[derive(Debug, Clone, Copy)]
@@ -48,8 +49,9 @@ pub struct Activity {
     head_started: AtomicU64,
     /// When a write last made progress (or a request began).
     last_write: AtomicU64,
-    /// Wakes the watchdog when a head begins: its deadline moves closer.
-    head_begun: Notify,
+    /// Wakes the watchdog when the phase changes (a head began, a request
+    /// began, the last response ended): the new deadline may be closer.
+    changed: Notify,
 }
 
 impl Activity {
@@ -61,7 +63,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             last_write: AtomicU64::new(0),
-            head_begun: Notify::new(),
+            changed: Notify::new(),
         })
     }
 
@@ -75,6 +77,7 @@ impl Activity {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.head_started.store(NONE, Ordering::Release);
         self.last_write.store(self.now(), Ordering::Release);
+        self.changed.notify_one();
         InFlight(Arc::clone(self))
     }
 
@@ -85,7 +88,7 @@ impl Activity {
                 .compare_exchange(NONE, self.now(), Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
         {
-            self.head_begun.notify_one();
+            self.changed.notify_one();
         }
     }
 
@@ -123,6 +126,7 @@ impl Drop for InFlight {
         let activity = &self.0;
         if activity.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             activity.idle_since.store(activity.now(), Ordering::Release);
+            activity.changed.notify_one();
         }
     }
 }
@@ -173,12 +177,12 @@ pub async fn watchdog(activity: Arc<Activity>, timeouts: Timeouts) -> &'static s
         if now >= deadline {
             return reason;
         }
-        // NOTE: in states 1 and 3 the deadline only moves later, so sleeping
-        // until it and re-checking is enough; a head beginning moves it
-        // closer, so that one wakes us.
+        // NOTE: write progress only moves the deadline later, so sleeping
+        // until it and re-checking is enough; phase changes, which can move
+        // it closer, notify `changed`.
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(deadline - now)) => {}
-            () = activity.head_begun.notified() => {}
+            () = activity.changed.notified() => {}
         }
     }
 }
@@ -288,6 +292,66 @@ mod tests {
         let _guard = b.begin_request();
         b.read_some();
         assert_eq!(b.deadline(&T).1, "send timeout");
+    }
+
+    /// Regression: the watchdog slept until the idle deadline when a request
+    /// began, so a send timeout shorter than the idle timeout fired late.
+    #[tokio::test(start_paused = true)]
+    async fn watchdog_wakes_when_a_request_begins_on_an_idle_connection() {
+        let t = Timeouts {
+            idle: Duration::from_secs(30),
+            send: Duration::from_secs(1),
+            ..T
+        };
+        let a = Activity::new();
+        drop(a.begin_request());
+        let watchdog = tokio::spawn(watchdog(Arc::clone(&a), t));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _in_flight = a.begin_request();
+        let fired = tokio::time::timeout(Duration::from_secs(5), watchdog).await;
+        assert_eq!(
+            fired
+                .expect("fired before the idle deadline")
+                .expect("joined"),
+            "send timeout"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn watchdog_wakes_when_the_last_response_ends() {
+        let t = Timeouts {
+            idle: Duration::from_secs(1),
+            send: Duration::from_secs(60),
+            ..T
+        };
+        let a = Activity::new();
+        let in_flight = a.begin_request();
+        let watchdog = tokio::spawn(watchdog(Arc::clone(&a), t));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(in_flight);
+        let fired = tokio::time::timeout(Duration::from_secs(5), watchdog).await;
+        assert_eq!(
+            fired
+                .expect("fired before the send deadline")
+                .expect("joined"),
+            "idle timeout"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn watchdog_wakes_when_a_head_begins() {
+        let a = Activity::new();
+        drop(a.begin_request());
+        let watchdog = tokio::spawn(watchdog(Arc::clone(&a), T));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        a.read_some();
+        let fired = tokio::time::timeout(Duration::from_secs(15), watchdog).await;
+        assert_eq!(
+            fired
+                .expect("fired before the idle deadline")
+                .expect("joined"),
+            "request head timeout"
+        );
     }
 
     #[test]
