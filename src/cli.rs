@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use clap::builder::BoolishValueParser;
 
 use crate::conn::Timeouts;
 
@@ -45,12 +46,12 @@ pub struct Cli {
 
     /// Serve hidden files and folders (names starting with '.'); without it
     /// they are 404.
-    #[arg(long, env = "RANGESERVE_HIDDEN")]
+    #[arg(long, env = "RANGESERVE_HIDDEN", value_parser = BoolishValueParser::new())]
     pub hidden: bool,
 
     /// Follow symlinks that lead outside the folder. Without it, symlinks
     /// that stay inside work and those leading out are 404.
-    #[arg(long, env = "RANGESERVE_FOLLOW_SYMLINKS")]
+    #[arg(long, env = "RANGESERVE_FOLLOW_SYMLINKS", value_parser = BoolishValueParser::new())]
     pub follow_symlinks: bool,
 
     /// Seconds a client has to send a complete request head before the
