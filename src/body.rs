@@ -28,6 +28,7 @@ use http_body::{Frame, SizeHint};
 use tokio::task::JoinHandle;
 
 use crate::access::AccessLog;
+use crate::zerocopy::{self, SendQueue};
 
 /// The largest single read, and so the most file bytes a connection holds.
 pub const CHUNK: u64 = 128 * 1024;
@@ -79,10 +80,18 @@ pub struct FileBody {
     segments: VecDeque<Segment>,
     remaining: u64,
     pending: Option<JoinHandle<io::Result<Bytes>>>,
+    /// Set on plain HTTP/1.x connections: file slices become placeholder
+    /// frames that the socket sends with sendfile (`zerocopy.rs`).
+    zero_copy: Option<Arc<SendQueue>>,
 }
 
 impl FileBody {
-    pub fn new(file: File, snapshot: Snapshot, segments: Vec<Segment>) -> Self {
+    pub fn new(
+        file: File,
+        snapshot: Snapshot,
+        segments: Vec<Segment>,
+        zero_copy: Option<Arc<SendQueue>>,
+    ) -> Self {
         let remaining = segments.iter().map(Segment::len).sum();
         FileBody {
             file: Arc::new(file),
@@ -90,6 +99,7 @@ impl FileBody {
             segments: segments.into(),
             remaining,
             pending: None,
+            zero_copy,
         }
     }
 
@@ -114,6 +124,16 @@ impl FileBody {
                 }
                 Some(Segment::File { len: 0, .. }) => {
                     self.segments.pop_front();
+                }
+                Some(Segment::File { offset, len }) if self.zero_copy.is_some() => {
+                    let n = (*len).min(zerocopy::FRAME as u64);
+                    let queue = self.zero_copy.as_ref().expect("checked by the guard");
+                    let frame_len = usize::try_from(n).expect("a frame fits in memory");
+                    let frame = queue.push(&self.file, *offset, frame_len, self.snapshot);
+                    *offset += n;
+                    *len -= n;
+                    self.remaining -= n;
+                    return Poll::Ready(Some(Ok(frame)));
                 }
                 Some(Segment::File { offset, len }) => {
                     let n = (*len).min(CHUNK);

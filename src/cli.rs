@@ -85,6 +85,11 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(8192..))]
     pub max_header_size: u32,
 
+    /// Send file bytes by copying them through memory instead of with
+    /// sendfile(2) on plain HTTP/1.x connections.
+    #[arg(long, env = "RANGESERVE_NO_SENDFILE", value_parser = BoolishValueParser::new())]
+    pub no_sendfile: bool,
+
     /// Seconds that in-flight downloads get to finish after Ctrl-C or SIGTERM
     /// before the server exits. Example: --shutdown-timeout 30
     #[arg(long, env = "RANGESERVE_SHUTDOWN_TIMEOUT", default_value = "10", value_name = "SECS",
@@ -104,6 +109,7 @@ pub struct Config {
     /// `None`: derive from the open-file limit at start-up.
     pub max_connections: Option<u32>,
     pub max_header_size: u32,
+    pub sendfile: bool,
     pub shutdown_timeout: Duration,
 }
 
@@ -129,6 +135,7 @@ impl Cli {
             },
             max_connections: self.max_connections,
             max_header_size: self.max_header_size,
+            sendfile: !self.no_sendfile,
             shutdown_timeout: self.shutdown_timeout,
         })
     }

@@ -31,6 +31,7 @@ use crate::conditional::{self, Conditions, Outcome, Validators};
 use crate::multipart::{self, Multipart};
 use crate::range::{self, ByteRange, RangeDecision};
 use crate::resolve::{self, ResolveError, Root, Target};
+use crate::zerocopy::SendQueue;
 
 const ALLOW: &str = "GET, HEAD, OPTIONS";
 
@@ -235,7 +236,8 @@ fn serve_file<B>(
     let content = if head {
         Content::Empty
     } else {
-        Content::File(FileBody::new(file, snapshot, segments))
+        let zero_copy = request.extensions().get::<Arc<SendQueue>>().cloned();
+        Content::File(FileBody::new(file, snapshot, segments, zero_copy))
     };
     builder.body(content).expect("file headers are valid")
 }

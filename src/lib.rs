@@ -8,7 +8,8 @@
 //! 4. `conditional`: compute the validators (ETag, Last-Modified);
 //! 5. `range`: decide 200, 206 or 416 from the `Range` header;
 //! 6. `body`: stream the chosen bytes in bounded chunks, cutting the
-//!    connection if the file changes underneath;
+//!    connection if the file changes underneath; on plain HTTP/1.x the
+//!    chunks are sent with sendfile (`zerocopy`);
 //! 7. `access`: log one line when the body is done.
 //!
 //! The pure steps (`range`, `conditional`, `resolve::decode`) are public so
@@ -24,6 +25,7 @@ pub mod multipart;
 pub mod range;
 pub mod resolve;
 mod server;
+mod zerocopy;
 
 use std::time::Duration;
 

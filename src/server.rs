@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper::{Request, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -22,6 +24,7 @@ use crate::cli::Config;
 use crate::conn::{self, Activity, Guarded, Tracked};
 use crate::handler::Handler;
 use crate::resolve::Root;
+use crate::zerocopy::{SendQueue, ZeroCopyIo};
 
 /// How long to wait before accepting again after `accept` failed, for example
 /// when the process is out of file descriptors: a retry loop without a pause
@@ -62,7 +65,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(None)
-        .max_buf_size(config.max_header_size as usize);
+        .max_buf_size(config.max_header_size as usize)
+        // NOTE: queue body buffers rather than copy them: zero-copy
+        // placeholders must reach ZeroCopyIo as they are (zerocopy.rs).
+        .writev(true);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -92,11 +98,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
         }
         let activity = Activity::new();
-        let io = TokioIo::new(Tracked::new(stream, Arc::clone(&activity)));
+        let queue = Arc::new(SendQueue::default());
+        let socket = ZeroCopyIo::new(stream, Arc::clone(&queue));
+        let io = TokioIo::new(Tracked::new(socket, Arc::clone(&activity)));
         let handler = Arc::clone(&handler);
         let requests = Arc::clone(&activity);
-        let service = service_fn(move |request| {
+        let sendfile = config.sendfile;
+        let service = service_fn(move |mut request: Request<Incoming>| {
             let in_flight = requests.begin_request();
+            if sendfile && matches!(request.version(), Version::HTTP_10 | Version::HTTP_11) {
+                request.extensions_mut().insert(Arc::clone(&queue));
+            }
             let handler = Arc::clone(&handler);
             async move {
                 let response = handler.handle(request, peer).await?;

@@ -534,3 +534,45 @@ fn aria2c_with_eight_connections_downloads_byte_exact() {
     let got = std::fs::read(downloads.path().join("data.bin")).expect("downloaded file");
     assert!(got == data, "aria2c's file differs from the original");
 }
+
+/// The copying path (`--no-sendfile`, and every HTTP/2 response) keeps the
+/// same guarantees as the sendfile path.
+mod copying_path {
+    use super::*;
+
+    #[test]
+    fn whole_file_range_and_multipart_are_byte_exact() {
+        let s = Server::start(&["--no-sendfile"]);
+        let data = pattern(3 << 20);
+        s.write("f.bin", &data);
+        assert_eq!(s.get("/f.bin", &[]).body, data);
+        let r = s.get("/f.bin", &["Range: bytes=1000000-2999999"]);
+        assert_eq!((r.status, &r.body[..]), (206, &data[1_000_000..3_000_000]));
+        let r = s.get("/f.bin", &["Range: bytes=0-9,2000000-2000009"]);
+        let parts = parse_multipart(r.header("content-type").expect("type"), &r.body);
+        assert_eq!(parts[1].1, data[2_000_000..2_000_010]);
+    }
+
+    #[test]
+    fn file_rewritten_while_downloading_is_never_complete() {
+        let s = Server::start(&["--no-sendfile"]);
+        let size = 64 << 20;
+        s.write("big.bin", &pattern(size));
+        let mut stream = s.connect();
+        write!(
+            stream,
+            "GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut reader = BufReader::new(stream);
+        let mut first = vec![0u8; 1 << 20];
+        reader.read_exact(&mut first).expect("first MiB");
+        rewrite_same_size(&s, "big.bin", &vec![7u8; size]);
+        let mut rest = Vec::new();
+        let _ = reader.read_to_end(&mut rest);
+        assert!(
+            first.len() + rest.len() < size + 200,
+            "a changed file was sent complete"
+        );
+    }
+}
