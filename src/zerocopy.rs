@@ -25,8 +25,8 @@
 //!
 //! sendfile runs on the runtime thread, inside tokio's readiness handling;
 //! on a cold page cache it waits for the disk there, as nginx's default
-//! does. Each slice is announced to the kernel (`POSIX_FADV_WILLNEED`) from
-//! the blocking pool first so readahead usually has the pages in memory.
+//! does. Each large slice is announced to the kernel (`POSIX_FADV_WILLNEED`)
+//! from the blocking pool first so readahead usually has the pages in memory.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -43,6 +43,10 @@ use crate::body::Snapshot;
 
 /// The largest placeholder frame, and so the most one sendfile call sends.
 pub const FRAME: usize = 4 << 20;
+
+/// Slices smaller than this are not announced to the kernel: a blocking-pool
+/// hop per small response costs more than the hint saves.
+const PREFETCH_MIN: usize = 1 << 20;
 
 /// Never read: placeholders only lend its address and length to hyper.
 static PLACEHOLDER: [u8; FRAME] = [0; FRAME];
@@ -82,7 +86,9 @@ impl SendQueue {
             len: len as u64,
             snapshot,
         };
-        prefetch(&slice);
+        if len >= PREFETCH_MIN {
+            prefetch(&slice);
+        }
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
