@@ -13,6 +13,8 @@ use clap::Parser;
 use clap::builder::BoolishValueParser;
 
 use crate::conn::Timeouts;
+use crate::cors::Cors;
+use hyper::header::HeaderValue;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -48,6 +50,10 @@ pub struct Cli {
     /// they are 404.
     #[arg(long, env = "RANGESERVE_HIDDEN", value_parser = BoolishValueParser::new())]
     pub hidden: bool,
+
+    /// Answer 404 for a folder without index.html instead of listing it.
+    #[arg(long, env = "RANGESERVE_NO_LISTING", value_parser = BoolishValueParser::new())]
+    pub no_listing: bool,
 
     /// Follow symlinks that lead outside the folder. Without it, symlinks
     /// that stay inside work and those leading out are 404.
@@ -85,6 +91,19 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(8192..))]
     pub max_header_size: u32,
 
+    /// Add this Cache-Control header to file responses (200, 206, 304).
+    /// Example: --cache-control 'public, max-age=3600'
+    #[arg(long, env = "RANGESERVE_CACHE_CONTROL", value_name = "VALUE",
+          value_parser = parse_header_value)]
+    pub cache_control: Option<HeaderValue>,
+
+    /// Let browser code on other origins read files and resume downloads:
+    /// `--cors` allows any origin, `--cors https://app.example` only that one.
+    /// Preflight requests are answered.
+    #[arg(long, env = "RANGESERVE_CORS", value_name = "ORIGIN", num_args = 0..=1,
+          default_missing_value = "*", value_parser = Cors::parse)]
+    pub cors: Option<Cors>,
+
     /// Send file bytes by copying them through memory instead of with
     /// sendfile(2) on plain HTTP/1.x connections.
     #[arg(long, env = "RANGESERVE_NO_SENDFILE", value_parser = BoolishValueParser::new())]
@@ -104,12 +123,15 @@ pub struct Config {
     pub root: PathBuf,
     pub addr: SocketAddr,
     pub hidden: bool,
+    pub listing: bool,
     pub follow_symlinks: bool,
     pub timeouts: Timeouts,
     /// `None`: derive from the open-file limit at start-up.
     pub max_connections: Option<u32>,
     pub max_header_size: u32,
     pub sendfile: bool,
+    pub cache_control: Option<HeaderValue>,
+    pub cors: Option<Cors>,
     pub shutdown_timeout: Duration,
 }
 
@@ -127,6 +149,7 @@ impl Cli {
             root,
             addr: SocketAddr::new(self.bind, self.port),
             hidden: self.hidden,
+            listing: !self.no_listing,
             follow_symlinks: self.follow_symlinks,
             timeouts: Timeouts {
                 header: self.header_timeout,
@@ -136,9 +159,15 @@ impl Cli {
             max_connections: self.max_connections,
             max_header_size: self.max_header_size,
             sendfile: !self.no_sendfile,
+            cache_control: self.cache_control,
+            cors: self.cors,
             shutdown_timeout: self.shutdown_timeout,
         })
     }
+}
+
+fn parse_header_value(s: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(s).map_err(|_| format!("'{s}' is not a valid header value"))
 }
 
 /// A whole or fractional number of seconds, such as `10` or `0.5`.

@@ -28,9 +28,11 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::access::AccessLog;
 use crate::body::{Content, FileBody, ResponseBody, Segment, Snapshot};
 use crate::conditional::{self, Conditions, Outcome, Validators};
+use crate::cors::Cors;
+use crate::listing;
 use crate::multipart::{self, Multipart};
 use crate::range::{self, ByteRange, RangeDecision};
-use crate::resolve::{self, ResolveError, Root, Target};
+use crate::resolve::{self, RequestPath, ResolveError, Root, Target};
 use crate::zerocopy::SendQueue;
 
 const ALLOW: &str = "GET, HEAD, OPTIONS";
@@ -42,14 +44,24 @@ pub const MAX_TARGET: usize = 8192;
 #[derive(Debug)]
 pub struct Handler {
     root: Arc<Root>,
-    hidden: bool,
+    options: Options,
+}
+
+/// What the command line decides about responses.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub hidden: bool,
+    /// List folders that have no `index.html`.
+    pub listing: bool,
+    pub cache_control: Option<HeaderValue>,
+    pub cors: Option<Cors>,
 }
 
 impl Handler {
-    pub fn new(root: Root, hidden: bool) -> Self {
+    pub fn new(root: Root, options: Options) -> Self {
         Handler {
             root: Arc::new(root),
-            hidden,
+            options,
         }
     }
 
@@ -60,7 +72,10 @@ impl Handler {
         peer: SocketAddr,
     ) -> Result<Response<ResponseBody>, Infallible> {
         let mut log = AccessLog::new(peer, &request);
-        let response = self.respond(&request).await;
+        let mut response = self.respond(&request).await;
+        if let Some(cors) = &self.options.cors {
+            cors.apply(request.headers(), response.headers_mut());
+        }
         log.status = response.status().as_u16();
         Ok(response.map(|content| ResponseBody::new(content, log)))
     }
@@ -85,10 +100,14 @@ impl Handler {
             Method::GET => false,
             Method::HEAD => true,
             Method::OPTIONS => {
-                return response(StatusCode::NO_CONTENT)
+                let mut r = response(StatusCode::NO_CONTENT)
                     .header(header::ALLOW, ALLOW)
                     .body(Content::Empty)
                     .expect("static headers are valid");
+                if self.options.cors.is_some() && Cors::is_preflight(request.headers()) {
+                    Cors::preflight(r.headers_mut());
+                }
+                return r;
             }
             _ => {
                 let mut r = short(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
@@ -99,7 +118,7 @@ impl Handler {
         };
 
         // 2. Resolve, 3. open.
-        let target = match resolve::decode(request.uri().path(), self.hidden) {
+        let target = match resolve::decode(request.uri().path(), self.options.hidden) {
             Ok(path) => {
                 let root = Arc::clone(&self.root);
                 tokio::task::spawn_blocking(move || {
@@ -112,6 +131,9 @@ impl Handler {
         };
         let (file, meta, path) = match target {
             Ok((Target::File { file, meta, path }, _)) => (file, meta, path),
+            Ok((Target::Directory { dir }, path)) => {
+                return self.list_directory(request, dir, path, head).await;
+            }
             Ok((Target::AddSlash, path)) => {
                 let mut location = path.url_path(true);
                 if let Some(query) = request.uri().query() {
@@ -127,7 +149,71 @@ impl Handler {
             Err(e) => return refusal(e, request),
         };
 
-        serve_file(request, file, &meta, &path, head)
+        serve_file(
+            request,
+            file,
+            &meta,
+            &path,
+            head,
+            self.options.cache_control.as_ref(),
+        )
+    }
+}
+
+impl Handler {
+    /// A folder without `index.html`: its listing as HTML, or as JSON for a
+    /// client that prefers it, or 404 with `--no-listing`.
+    async fn list_directory<B>(
+        &self,
+        request: &Request<B>,
+        dir: File,
+        path: RequestPath,
+        head: bool,
+    ) -> Response<Content> {
+        if !self.options.listing {
+            return short(StatusCode::NOT_FOUND, "not found");
+        }
+        let (root, hidden) = (Arc::clone(&self.root), self.options.hidden);
+        let listed = tokio::task::spawn_blocking(move || {
+            root.list(&path, &dir, hidden)
+                .map(|entries| (entries, path))
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let (mut entries, path) = match listed {
+            Ok(listed) => listed,
+            Err(e) => return refusal(ResolveError::from(e), request),
+        };
+        listing::sort_entries(&mut entries, listing::parse_sort(request.uri().query()));
+        let accept = request
+            .headers()
+            .get(header::ACCEPT)
+            .map(HeaderValue::as_bytes);
+        let (page, content_type) = if listing::wants_json(accept) {
+            (listing::render_json(&entries), "application/json")
+        } else {
+            let sort = listing::parse_sort(request.uri().query());
+            let page = listing::render_html(&path.display(true), &entries, sort, SystemTime::now());
+            (page, "text/html; charset=utf-8")
+        };
+        let mut builder = response(StatusCode::OK)
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::CONTENT_LENGTH, page.len())
+            .header(header::VARY, "Accept")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+        if content_type.starts_with("text/html") {
+            builder = builder.header(
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'",
+            );
+        }
+        let content = if head {
+            Content::Empty
+        } else {
+            Content::from(page)
+        };
+        builder.body(content).expect("static headers are valid")
     }
 }
 
@@ -138,6 +224,7 @@ fn serve_file<B>(
     meta: &Metadata,
     path: &Path,
     head: bool,
+    cache_control: Option<&HeaderValue>,
 ) -> Response<Content> {
     // 4. Validators and preconditions.
     let snapshot = Snapshot::of(meta);
@@ -172,7 +259,7 @@ fn serve_file<B>(
         Outcome::NotModified => {
             let mut builder = response(StatusCode::NOT_MODIFIED);
             let headers = builder.headers_mut().expect("a fresh builder has headers");
-            validator_headers(headers, &validators);
+            cache_headers(headers, &validators, cache_control);
             return builder
                 .body(Content::Empty)
                 .expect("validator headers are valid");
@@ -191,7 +278,7 @@ fn serve_file<B>(
     // 6. Headers and body.
     let mut builder = response(StatusCode::OK);
     let headers = builder.headers_mut().expect("a fresh builder has headers");
-    validator_headers(headers, &validators);
+    cache_headers(headers, &validators, cache_control);
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     let content_type = content_type(path);
     let segments = match decision {
@@ -263,8 +350,12 @@ fn content_range(r: &ByteRange, length: u64) -> HeaderValue {
         .expect("numbers are a valid header value")
 }
 
-/// ETag and Last-Modified: on every file response, 304 included.
-fn validator_headers(headers: &mut HeaderMap, v: &Validators) {
+/// ETag, Last-Modified and the configured Cache-Control: on every file
+/// response, 304 included (RFC 9110 §15.4.5).
+fn cache_headers(headers: &mut HeaderMap, v: &Validators, cache_control: Option<&HeaderValue>) {
+    if let Some(value) = cache_control {
+        headers.insert(header::CACHE_CONTROL, value.clone());
+    }
     if let Ok(etag) = HeaderValue::from_str(&v.etag) {
         headers.insert(header::ETAG, etag);
     }

@@ -20,11 +20,14 @@ pub mod body;
 pub mod cli;
 pub mod conditional;
 mod conn;
+mod cors;
 mod handler;
+pub mod listing;
 pub mod multipart;
 pub mod range;
 pub mod resolve;
 mod server;
+pub mod tls;
 mod zerocopy;
 
 use std::time::Duration;

@@ -77,6 +77,18 @@ impl RequestPath {
         self.segments.iter().map(|s| OsStr::from_bytes(s)).collect()
     }
 
+    /// The decoded path for people to read: `/a b/été/` (lossy for names
+    /// that are not UTF-8), with a trailing slash when `as_dir`.
+    pub fn display(&self, as_dir: bool) -> String {
+        let names: Vec<_> = self
+            .segments
+            .iter()
+            .map(|s| String::from_utf8_lossy(s))
+            .collect();
+        let slash = if as_dir && !names.is_empty() { "/" } else { "" };
+        format!("/{}{slash}", names.join("/"))
+    }
+
     /// The canonical URL path of this target, re-encoded, with a trailing
     /// slash when `as_dir`. Used for redirects, so it never starts with `//`.
     pub fn url_path(&self, as_dir: bool) -> String {
@@ -167,6 +179,8 @@ pub enum Target {
     },
     /// A folder asked for without its trailing slash: redirect to it.
     AddSlash,
+    /// A folder, with its trailing slash, that has no `index.html`.
+    Directory { dir: File },
 }
 
 /// The served folder, held open: every file is opened relative to this
@@ -198,7 +212,7 @@ impl Root {
     /// 1. Open it beneath the root (see [`Root::open_beneath`]) and `fstat`
     ///    the open handle: from here on the file cannot change identity.
     /// 2. A folder: without a trailing slash, [`Target::AddSlash`]; with one,
-    ///    its `index.html` by the same steps, or 404.
+    ///    its `index.html` by the same steps, or else [`Target::Directory`].
     /// 3. Anything but a regular file (device, socket, FIFO): 404.
     ///
     /// Blocking: call it on the blocking pool.
@@ -210,12 +224,35 @@ impl Root {
                 return Ok(Target::AddSlash);
             }
             path.push("index.html");
-            (file, meta) = self.open_beneath(&path)?;
+            match self.open_beneath(&path) {
+                Ok(opened) => (file, meta) = opened,
+                Err(ResolveError::NotFound) => return Ok(Target::Directory { dir: file }),
+                Err(e) => return Err(e),
+            }
         }
         if !meta.is_file() {
             return Err(ResolveError::NotFound);
         }
         Ok(Target::File { file, meta, path })
+    }
+
+    /// Lists the folder `dir` that `request` named: hidden names only with
+    /// `hidden`, and symlinks only if they could be opened (so none leading
+    /// out of the root, unless symlinks may be followed). Blocking.
+    pub fn list(
+        &self,
+        request: &RequestPath,
+        dir: &File,
+        hidden: bool,
+    ) -> io::Result<Vec<crate::listing::Entry>> {
+        let base = request.relative();
+        let allowed = |name: &std::ffi::CStr| {
+            self.follow_symlinks
+                || self
+                    .open_beneath(&base.join(OsStr::from_bytes(name.to_bytes())))
+                    .is_ok()
+        };
+        crate::listing::read_entries(dir, hidden, &allowed)
     }
 
     /// Opens `relative` (made only of normal components) beneath the root.

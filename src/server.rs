@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 
 use crate::cli::Config;
 use crate::conn::{self, Activity, Guarded, Tracked};
-use crate::handler::Handler;
+use crate::handler::{Handler, Options};
 use crate::resolve::Root;
 use crate::zerocopy::{SendQueue, ZeroCopyIo};
 
@@ -52,7 +52,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let root = Root::open(config.root.clone(), config.follow_symlinks)
         .with_context(|| format!("cannot open folder {}", config.root.display()))?;
-    let handler = Arc::new(Handler::new(root, config.hidden));
+    let options = Options {
+        hidden: config.hidden,
+        listing: config.listing,
+        cache_control: config.cache_control.clone(),
+        cors: config.cors.clone(),
+    };
+    let handler = Arc::new(Handler::new(root, options));
     let max_connections = config
         .max_connections
         .map_or_else(connection_limit, |n| n as usize);

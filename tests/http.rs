@@ -577,8 +577,8 @@ fn folder_with_index_serves_index_html() {
 }
 
 #[test]
-fn folder_without_index_is_404() {
-    let server = Server::start(&[]);
+fn folder_without_index_is_404_with_no_listing() {
+    let server = Server::start(&["--no-listing"]);
     server.write("bare/file.txt", b"x");
     assert_eq!(server.get("/bare/", &[]).status, 404);
     assert_eq!(server.get("/", &[]).status, 404);
