@@ -91,6 +91,25 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(8192..))]
     pub max_header_size: u32,
 
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key). HTTP/2
+    /// is offered by ALPN. Example: --tls-cert cert.pem --tls-key key.pem
+    #[arg(
+        long,
+        env = "RANGESERVE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert (PKCS#8, RSA or EC).
+    #[arg(
+        long,
+        env = "RANGESERVE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
     /// Add this Cache-Control header to file responses (200, 206, 304).
     /// Example: --cache-control 'public, max-age=3600'
     #[arg(long, env = "RANGESERVE_CACHE_CONTROL", value_name = "VALUE",
@@ -130,6 +149,8 @@ pub struct Config {
     pub max_connections: Option<u32>,
     pub max_header_size: u32,
     pub sendfile: bool,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub cache_control: Option<HeaderValue>,
     pub cors: Option<Cors>,
     pub shutdown_timeout: Duration,
@@ -159,6 +180,8 @@ impl Cli {
             max_connections: self.max_connections,
             max_header_size: self.max_header_size,
             sendfile: !self.no_sendfile,
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
             cache_control: self.cache_control,
             cors: self.cors,
             shutdown_timeout: self.shutdown_timeout,

@@ -7,6 +7,7 @@
 
 use std::convert::Infallible;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,12 +17,14 @@ use hyper::service::service_fn;
 use hyper::{Request, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 use crate::cli::Config;
-use crate::conn::{self, Activity, Guarded, Tracked};
+use crate::conn::{self, Activity, Guarded, Timeouts, Tracked};
 use crate::handler::{Handler, Options};
 use crate::resolve::Root;
 use crate::zerocopy::{SendQueue, ZeroCopyIo};
@@ -39,46 +42,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let local = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let root = Root::open(config.root.clone(), config.follow_symlinks)
+        .with_context(|| format!("cannot open folder {}", config.root.display()))?;
     {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let mut stdout = std::io::stdout().lock();
         writeln!(
             stdout,
-            "Serving {} at http://{local}/",
+            "Serving {} at {scheme}://{local}/",
             config.root.display()
         )
         .and_then(|()| stdout.flush())
         .context("cannot write to stdout")?;
     }
 
-    let root = Root::open(config.root.clone(), config.follow_symlinks)
-        .with_context(|| format!("cannot open folder {}", config.root.display()))?;
     let options = Options {
         hidden: config.hidden,
         listing: config.listing,
         cache_control: config.cache_control.clone(),
         cors: config.cors.clone(),
     };
-    let handler = Arc::new(Handler::new(root, options));
     let max_connections = config
         .max_connections
         .map_or_else(connection_limit, |n| n as usize);
     let slots = Arc::new(Semaphore::new(max_connections));
     tracing::info!(max_connections, "accepting connections");
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // NOTE: hyper's header-read timer also runs on idle keep-alive
-    // connections; conn::watchdog enforces header, idle and send timeouts.
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(None)
-        .max_buf_size(config.max_header_size as usize)
-        // NOTE: queue body buffers rather than copy them: zero-copy
-        // placeholders must reach ZeroCopyIo as they are (zerocopy.rs).
-        .writev(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(config.max_header_size);
+    let connections = Arc::new(Connections {
+        handler: Arc::new(Handler::new(root, options)),
+        builder: builder(&config),
+        timeouts: config.timeouts,
+        sendfile: config.sendfile,
+        tls,
+    });
 
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -103,35 +102,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
         }
-        let activity = Activity::new();
-        let queue = Arc::new(SendQueue::default());
-        let socket = ZeroCopyIo::new(stream, Arc::clone(&queue));
-        let io = TokioIo::new(Tracked::new(socket, Arc::clone(&activity)));
-        let handler = Arc::clone(&handler);
-        let requests = Arc::clone(&activity);
-        let sendfile = config.sendfile;
-        let service = service_fn(move |mut request: Request<Incoming>| {
-            let in_flight = requests.begin_request();
-            if sendfile && matches!(request.version(), Version::HTTP_10 | Version::HTTP_11) {
-                request.extensions_mut().insert(Arc::clone(&queue));
-            }
-            let handler = Arc::clone(&handler);
-            async move {
-                let response = handler.handle(request, peer).await?;
-                Ok::<_, Infallible>(response.map(|body| Guarded::new(body, in_flight)))
-            }
-        });
-        let connection = graceful.watch(builder.serve_connection(io, service).into_owned());
-        let timeouts = config.timeouts;
+        let connections = Arc::clone(&connections);
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            tokio::select! {
-                result = connection => if let Err(e) = result {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                },
-                reason = conn::watchdog(activity, timeouts) => {
-                    tracing::debug!(%peer, reason, "closing the connection");
-                }
-            }
+            connections.serve(stream, peer, watcher).await;
             drop(slot);
         });
     }
@@ -149,6 +123,94 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// hyper's HTTP/1.1 and HTTP/2 settings.
+fn builder(config: &Config) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // NOTE: hyper's header-read timer also runs on idle keep-alive
+    // connections; conn::watchdog enforces header, idle and send timeouts.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .max_buf_size(config.max_header_size as usize)
+        // NOTE: queue body buffers rather than copy them: zero-copy
+        // placeholders must reach ZeroCopyIo as they are (zerocopy.rs).
+        .writev(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(config.max_header_size);
+    builder
+}
+
+/// What every connection needs, shared by all of them.
+struct Connections {
+    handler: Arc<Handler>,
+    builder: auto::Builder<TokioExecutor>,
+    timeouts: Timeouts,
+    sendfile: bool,
+    tls: Option<TlsAcceptor>,
+}
+
+impl Connections {
+    /// Serves one accepted connection until it ends, a deadline passes, or
+    /// the graceful shutdown closes it.
+    async fn serve(&self, stream: TcpStream, peer: SocketAddr, watcher: Watcher) {
+        let activity = Activity::new();
+        let Some(acceptor) = &self.tls else {
+            let queue = Arc::new(SendQueue::default());
+            let socket = ZeroCopyIo::new(stream, Arc::clone(&queue));
+            let zero_copy = self.sendfile.then_some(queue);
+            return self.run(socket, zero_copy, peer, watcher, activity).await;
+        };
+        // The handshake is part of the request head: same deadline.
+        match tokio::time::timeout(self.timeouts.header, acceptor.accept(stream)).await {
+            // NOTE: never zero-copy over TLS: sendfile would bypass encryption.
+            Ok(Ok(tls)) => self.run(tls, None, peer, watcher, activity).await,
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
+    }
+
+    async fn run<I>(
+        &self,
+        io: I,
+        zero_copy: Option<Arc<SendQueue>>,
+        peer: SocketAddr,
+        watcher: Watcher,
+        activity: Arc<Activity>,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(Tracked::new(io, Arc::clone(&activity)));
+        let handler = Arc::clone(&self.handler);
+        let requests = Arc::clone(&activity);
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            let in_flight = requests.begin_request();
+            // Zero-copy frames only on HTTP/1.x: HTTP/2 writes through its own framing.
+            if let Some(queue) = &zero_copy {
+                if matches!(request.version(), Version::HTTP_10 | Version::HTTP_11) {
+                    request.extensions_mut().insert(Arc::clone(queue));
+                }
+            }
+            let handler = Arc::clone(&handler);
+            async move {
+                let response = handler.handle(request, peer).await?;
+                Ok::<_, Infallible>(response.map(|body| Guarded::new(body, in_flight)))
+            }
+        });
+        let connection = watcher.watch(self.builder.serve_connection(io, service).into_owned());
+        tokio::select! {
+            result = connection => if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            },
+            reason = conn::watchdog(activity, self.timeouts) => {
+                tracing::debug!(%peer, reason, "closing the connection");
+            }
+        }
+    }
 }
 
 /// The default connection limit: half the open-file limit, less a reserve

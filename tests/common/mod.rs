@@ -39,16 +39,21 @@ impl Server {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("banner line");
-        let url = line
+        let addr = line
             .trim()
             .rsplit(" at ")
             .next()
-            .and_then(|u| u.strip_prefix("http://"))
+            .and_then(|u| {
+                u.strip_prefix("http://")
+                    .or_else(|| u.strip_prefix("https://"))
+            })
             .and_then(|u| u.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("unexpected banner {line:?}"));
-        let addr = url
-            .parse()
-            .unwrap_or_else(|_| panic!("bad address in {line:?}"));
+            .and_then(|u| u.parse().ok());
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("unexpected banner {line:?}");
+        };
         Server { child, addr, dir }
     }
 
