@@ -1,0 +1,1 @@
+-- S1, S2: plain GETs of wrk's URL; only the shared report.
