@@ -176,6 +176,30 @@ fn read_chunk(file: &File, expected: Snapshot, offset: u64, n: u64) -> io::Resul
     Ok(Bytes::from(buf))
 }
 
+/// Bodies up to this size are read into memory when the page cache already
+/// holds them, so headers and body leave in one write.
+pub const SMALL: u64 = 64 * 1024;
+
+/// Reads `len` bytes at `offset` only if they are all in the page cache
+/// (`preadv2` with `RWF_NOWAIT` never waits for the disk), and only if the
+/// file is still the one the headers describe. `None` otherwise: the caller
+/// streams the body instead. Safe to call on a runtime thread.
+pub fn read_cached(file: &File, expected: Snapshot, offset: u64, len: u64) -> Option<Bytes> {
+    use rustix::io::{ReadWriteFlags, preadv2};
+    let n = usize::try_from(len).ok()?;
+    let mut buf = vec![0u8; n];
+    let mut filled = 0;
+    while filled < n {
+        let mut slice = [io::IoSliceMut::new(&mut buf[filled..])];
+        let at = offset + filled as u64;
+        match preadv2(file, &mut slice, at, ReadWriteFlags::NOWAIT).ok()? {
+            0 => return None,
+            read => filled += read,
+        }
+    }
+    (Snapshot::of(&file.metadata().ok()?) == expected).then(|| Bytes::from(buf))
+}
+
 /// What a response carries.
 #[derive(Debug)]
 pub enum Content {
@@ -277,6 +301,25 @@ mod tests {
         let snap = snapshot(&f);
         let err = read_chunk(&f, snap, 2, 4).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn read_cached_reads_exact_slice_or_nothing() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"0123456789").unwrap();
+        let snap = snapshot(&f);
+        assert_eq!(&read_cached(&f, snap, 2, 5).unwrap()[..], b"23456");
+        assert_eq!(
+            read_cached(&f, snap, 8, 5),
+            None,
+            "past the end is no short read"
+        );
+        f.write_all(b"x").unwrap();
+        assert_eq!(
+            read_cached(&f, snap, 0, 2),
+            None,
+            "changed since the headers"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Two steps, kept apart so the first can be tested and fuzzed without a disk:
 //! 1. [`decode`] (pure) percent-decodes the path into segments and refuses any
 //!    that could name something outside the root or that is hidden.
-//! 2. [`Root::open_target`] (blocking I/O, run on the blocking pool) opens
+//! 2. [`Root::open_target`] (metadata I/O: open and fstat) opens
 //!    the file relative to a handle of the root with kernel-enforced
 //!    confinement, refuses symlinks that lead out of the root, and reads the
 //!    metadata from the open handle so headers and bytes describe one file.
@@ -215,7 +215,7 @@ impl Root {
     ///    its `index.html` by the same steps, or else [`Target::Directory`].
     /// 3. Anything but a regular file (device, socket, FIFO): 404.
     ///
-    /// Blocking: call it on the blocking pool.
+    /// Metadata only (open, fstat): fast enough to run on a runtime thread.
     pub fn open_target(&self, request: &RequestPath) -> Result<Target, ResolveError> {
         let mut path = request.relative();
         let (mut file, mut meta) = self.open_beneath(&path)?;
