@@ -132,14 +132,16 @@ impl Handler {
                 return self.list_directory(request, dir, path, head).await;
             }
             Ok((Target::AddSlash, path)) => {
-                let mut location = path.url_path(true);
-                if let Some(query) = request.uri().query() {
-                    location.push('?');
-                    location.push_str(query);
-                }
+                let dir = path.url_path(true);
+                let with_query = request.uri().query().map(|q| format!("{dir}?{q}"));
+                // The query is the client's: keep it only if it is a valid header value.
+                let location = with_query
+                    .and_then(|l| HeaderValue::try_from(l).ok())
+                    .unwrap_or_else(|| {
+                        HeaderValue::try_from(dir)
+                            .expect("a re-encoded path is a valid header value")
+                    });
                 let mut r = short(StatusCode::MOVED_PERMANENTLY, "moved permanently");
-                let location = HeaderValue::try_from(location)
-                    .expect("a re-encoded path is a valid header value");
                 r.headers_mut().insert(header::LOCATION, location);
                 return r;
             }
@@ -155,9 +157,7 @@ impl Handler {
             self.options.cache_control.as_ref(),
         )
     }
-}
 
-impl Handler {
     /// A folder without `index.html`: its listing as HTML, or as JSON for a
     /// client that prefers it, or 404 with `--no-listing`.
     async fn list_directory<B>(

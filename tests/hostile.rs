@@ -41,6 +41,23 @@ fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
     None
 }
 
+/// Reads until the server ends the connection (or 5 s pass without a
+/// byte); how many bytes arrived.
+fn drain(stream: &mut TcpStream) -> usize {
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        received += n;
+    }
+    received
+}
+
 #[test]
 fn over_long_request_target_is_414() {
     let s = Server::start(&[]);
@@ -188,17 +205,7 @@ fn a_client_that_never_reads_is_dropped_at_the_send_timeout() {
         .expect("send");
     std::thread::sleep(Duration::from_secs(4));
     // Whatever was buffered arrives, then the end: far short of 256 MiB.
-    let mut received = 0usize;
-    let mut buf = vec![0u8; 1 << 20];
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    while let Ok(n) = stream.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        received += n;
-    }
+    let received = drain(&mut stream);
     assert!(
         received < 128 << 20,
         "received {received} bytes from a dropped download"
@@ -223,18 +230,7 @@ fn a_stalled_download_on_a_reused_connection_is_cut_at_the_send_timeout() {
         .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("send");
     std::thread::sleep(Duration::from_secs(3));
-    let mut received = 0usize;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut stream = reader.into_inner();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    while let Ok(n) = stream.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        received += n;
-    }
+    let received = drain(&mut reader.into_inner());
     assert!(
         received < 128 << 20,
         "received {received} bytes: the stall was not cut in time"
