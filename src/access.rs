@@ -70,7 +70,7 @@ impl Drop for AccessLog {
             range = self.range.as_deref().unwrap_or("-"),
             sent = self.sent,
             promised = self.promised,
-            ms = self.start.elapsed().as_millis(),
+            ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX),
             "{outcome}"
         );
     }

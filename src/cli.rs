@@ -14,6 +14,7 @@ use clap::builder::BoolishValueParser;
 
 use crate::conn::Timeouts;
 use crate::cors::Cors;
+use crate::logging::LogFormat;
 use hyper::header::HeaderValue;
 
 const EXAMPLES: &str = "\
@@ -127,6 +128,15 @@ pub struct Cli {
     /// sendfile(2) on plain HTTP/1.x connections.
     #[arg(long, env = "RANGESERVE_NO_SENDFILE", value_parser = BoolishValueParser::new())]
     pub no_sendfile: bool,
+
+    /// Log line format on stderr: text or json (one object per line).
+    /// Example: --log-format json
+    #[arg(long, env = "RANGESERVE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log only warnings and errors: no access log. RUST_LOG overrides it.
+    #[arg(short, long, env = "RANGESERVE_QUIET", value_parser = BoolishValueParser::new())]
+    pub quiet: bool,
 
     /// Seconds that in-flight downloads get to finish after Ctrl-C or SIGTERM
     /// before the server exits. Example: --shutdown-timeout 30

@@ -23,6 +23,7 @@ mod conn;
 mod cors;
 mod handler;
 pub mod listing;
+pub mod logging;
 pub mod multipart;
 pub mod range;
 pub mod resolve;
