@@ -28,6 +28,13 @@ Clients:
   curl -C - -o big.iso http://127.0.0.1:3000/big.iso         resume a partial download
   wget -c http://127.0.0.1:3000/big.iso                      resume a partial download";
 
+// The `--help` sections; flags without one (help, version) come first.
+const NETWORK: &str = "Network";
+const FILES: &str = "Files";
+const HTTP: &str = "HTTP";
+const TLS: &str = "TLS";
+const LOGGING: &str = "Logging";
+
 /// A static file server for resumable, byte-exact downloads.
 #[derive(Debug, Parser)]
 #[command(name = "rangeserve", version, about, after_help = EXAMPLES)]
@@ -37,68 +44,88 @@ pub struct Cli {
     pub dir: PathBuf,
 
     /// The TCP port to listen on; 0 picks a free one (the banner names it).
+    ///
     /// Example: --port 8080
-    #[arg(short, long, env = "RANGESERVE_PORT", default_value_t = 3000)]
+    #[arg(short, long, env = "RANGESERVE_PORT", default_value_t = 3000, help_heading = NETWORK)]
     pub port: u16,
 
     /// The address to listen on. The default keeps the server private to this
     /// machine; 0.0.0.0 (or ::) shares it with the network.
+    ///
     /// Example: --bind 0.0.0.0
-    #[arg(short, long, env = "RANGESERVE_BIND", default_value = "127.0.0.1")]
+    #[arg(short, long, env = "RANGESERVE_BIND", default_value = "127.0.0.1", help_heading = NETWORK)]
     pub bind: IpAddr,
 
     /// Serve hidden files and folders (names starting with '.'); without it
     /// they are 404.
-    #[arg(long, env = "RANGESERVE_HIDDEN", value_parser = BoolishValueParser::new())]
+    ///
+    /// Example: --hidden, or RANGESERVE_HIDDEN=1 (every switch reads its variable so)
+    #[arg(long, env = "RANGESERVE_HIDDEN", value_parser = BoolishValueParser::new(),
+          help_heading = FILES)]
     pub hidden: bool,
 
     /// Answer 404 for a folder without index.html instead of listing it.
-    #[arg(long, env = "RANGESERVE_NO_LISTING", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "RANGESERVE_NO_LISTING", value_parser = BoolishValueParser::new(),
+          help_heading = FILES)]
     pub no_listing: bool,
 
     /// Follow symlinks that lead outside the folder. Without it, symlinks
     /// that stay inside work and those leading out are 404.
-    #[arg(long, env = "RANGESERVE_FOLLOW_SYMLINKS", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "RANGESERVE_FOLLOW_SYMLINKS", value_parser = BoolishValueParser::new(),
+          help_heading = FILES)]
     pub follow_symlinks: bool,
 
     /// Seconds a client has to send a complete request head before the
-    /// connection is closed. Example: --header-timeout 5
+    /// connection is closed.
+    ///
+    /// Example: --header-timeout 5
     #[arg(long, env = "RANGESERVE_HEADER_TIMEOUT", default_value = "10", value_name = "SECS",
-          value_parser = parse_seconds)]
+          value_parser = parse_seconds, help_heading = NETWORK)]
     pub header_timeout: Duration,
 
     /// Seconds an idle keep-alive connection is kept open waiting for the
-    /// next request. Example: --idle-timeout 120
+    /// next request.
+    ///
+    /// Example: --idle-timeout 120
     #[arg(long, env = "RANGESERVE_IDLE_TIMEOUT", default_value = "60", value_name = "SECS",
-          value_parser = parse_seconds)]
+          value_parser = parse_seconds, help_heading = NETWORK)]
     pub idle_timeout: Duration,
 
     /// Seconds a client may accept no response bytes before it is dropped
-    /// and its file closed. Example: --send-timeout 30
+    /// and its file closed.
+    ///
+    /// Example: --send-timeout 30
     #[arg(long, env = "RANGESERVE_SEND_TIMEOUT", default_value = "60", value_name = "SECS",
-          value_parser = parse_seconds)]
+          value_parser = parse_seconds, help_heading = NETWORK)]
     pub send_timeout: Duration,
 
     /// Connections served at once; more wait to be accepted. Default: half
     /// of the open-file limit (each connection may hold a socket and a file),
-    /// less a reserve. Example: --max-connections 1000
+    /// less a reserve.
+    ///
+    /// Example: --max-connections 1000
     #[arg(long, env = "RANGESERVE_MAX_CONNECTIONS", value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = NETWORK)]
     pub max_connections: Option<u32>,
 
     /// Largest request head in bytes (request line and headers): larger
-    /// heads get 431, targets over 8 KiB get 414. Example: --max-header-size 16384
+    /// heads get 431, targets over 8 KiB get 414.
+    ///
+    /// Example: --max-header-size 16384
     #[arg(long, env = "RANGESERVE_MAX_HEADER_SIZE", default_value_t = 65536, value_name = "BYTES",
-          value_parser = clap::value_parser!(u32).range(8192..))]
+          value_parser = clap::value_parser!(u32).range(8192..), help_heading = NETWORK)]
     pub max_header_size: u32,
 
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key). HTTP/2
-    /// is offered by ALPN. Example: --tls-cert cert.pem --tls-key key.pem
+    /// is offered by ALPN.
+    ///
+    /// Example: --tls-cert cert.pem --tls-key key.pem
     #[arg(
         long,
         env = "RANGESERVE_TLS_CERT",
         value_name = "FILE",
-        requires = "tls_key"
+        requires = "tls_key",
+        help_heading = TLS
     )]
     pub tls_cert: Option<PathBuf>,
 
@@ -107,42 +134,66 @@ pub struct Cli {
         long,
         env = "RANGESERVE_TLS_KEY",
         value_name = "FILE",
-        requires = "tls_cert"
+        requires = "tls_cert",
+        help_heading = TLS
     )]
     pub tls_key: Option<PathBuf>,
 
     /// Add this Cache-Control header to file responses (200, 206, 304).
+    ///
     /// Example: --cache-control 'public, max-age=3600'
     #[arg(long, env = "RANGESERVE_CACHE_CONTROL", value_name = "VALUE",
-          value_parser = parse_header_value)]
+          value_parser = parse_header_value, help_heading = HTTP)]
     pub cache_control: Option<HeaderValue>,
 
     /// Let browser code on other origins read files and resume downloads:
-    /// `--cors` allows any origin, `--cors https://app.example` only that one.
+    /// `--cors` allows any origin, `--cors ORIGIN` only that one.
     /// Preflight requests are answered.
+    ///
+    /// Example: --cors https://app.example
     #[arg(long, env = "RANGESERVE_CORS", value_name = "ORIGIN", num_args = 0..=1,
-          default_missing_value = "*", value_parser = Cors::parse)]
+          default_missing_value = "*", value_parser = Cors::parse, help_heading = HTTP)]
     pub cors: Option<Cors>,
 
     /// Send file bytes by copying them through memory instead of with
     /// sendfile(2) on plain HTTP/1.x connections.
-    #[arg(long, env = "RANGESERVE_NO_SENDFILE", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "RANGESERVE_NO_SENDFILE", value_parser = BoolishValueParser::new(),
+          help_heading = FILES)]
     pub no_sendfile: bool,
 
+    /// Serve file.ext.br, .zst or .gz (made beforehand) instead of file.ext to
+    /// clients whose Accept-Encoding accepts it; never compresses on the fly.
+    #[arg(long, env = "RANGESERVE_PRECOMPRESSED", value_parser = BoolishValueParser::new(),
+          help_heading = FILES)]
+    pub precompressed: bool,
+
     /// Log line format on stderr: text or json (one object per line).
+    ///
     /// Example: --log-format json
-    #[arg(long, env = "RANGESERVE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "RANGESERVE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text,
+          help_heading = LOGGING)]
     pub log_format: LogFormat,
 
     /// Log only warnings and errors: no access log. RUST_LOG overrides it.
-    #[arg(short, long, env = "RANGESERVE_QUIET", value_parser = BoolishValueParser::new())]
+    #[arg(short, long, env = "RANGESERVE_QUIET", value_parser = BoolishValueParser::new(),
+          help_heading = LOGGING)]
     pub quiet: bool,
 
     /// Seconds that in-flight downloads get to finish after Ctrl-C or SIGTERM
-    /// before the server exits. Example: --shutdown-timeout 30
+    /// before the server exits.
+    ///
+    /// Example: --shutdown-timeout 30
     #[arg(long, env = "RANGESERVE_SHUTDOWN_TIMEOUT", default_value = "10", value_name = "SECS",
-          value_parser = parse_seconds)]
+          value_parser = parse_seconds, help_heading = NETWORK)]
     pub shutdown_timeout: Duration,
+
+    /// Print the man page (roff) to stdout and exit (docs.rs).
+    #[arg(long, hide = true)]
+    pub generate_man: bool,
+
+    /// Print the completion script for SHELL to stdout and exit (docs.rs).
+    #[arg(long, hide = true, value_name = "SHELL")]
+    pub generate_completions: Option<clap_complete::Shell>,
 }
 
 /// The checked configuration the server runs with.
@@ -163,6 +214,7 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     pub cache_control: Option<HeaderValue>,
     pub cors: Option<Cors>,
+    pub precompressed: bool,
     pub shutdown_timeout: Duration,
 }
 
@@ -194,6 +246,7 @@ impl Cli {
             tls_key: self.tls_key,
             cache_control: self.cache_control,
             cors: self.cors,
+            precompressed: self.precompressed,
             shutdown_timeout: self.shutdown_timeout,
         })
     }

@@ -41,6 +41,19 @@ impl Validators {
             last_modified,
         }
     }
+
+    /// The validators of a content-coded representation of the file (a
+    /// precompressed sidecar): the coding is appended inside the quotes, as
+    /// in `"<len>-<secs>.<nanos>-br"`, so each encoding has its own strong
+    /// ETag (RFC 9110 §8.8.3: different encodings are different
+    /// representations) and If-Range never splices bytes of two of them.
+    #[must_use]
+    pub fn for_coding(mut self, token: &str) -> Self {
+        if let Some(opaque) = self.etag.strip_suffix('"') {
+            self.etag = format!("{opaque}-{token}\"");
+        }
+        self
+    }
 }
 
 /// The conditional header fields of a request, as raw field values. A field
@@ -255,6 +268,25 @@ mod tests {
         let later = Validators::new(10, Some(t + Duration::from_nanos(1)), UNIX_EPOCH + NOW);
         assert_ne!(v.etag, later.etag);
         assert_ne!(v.etag, Validators::new(11, Some(t), UNIX_EPOCH + NOW).etag);
+    }
+
+    #[test]
+    fn coded_etag_is_strong_and_distinct_per_coding() {
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 5);
+        let v = Validators::new(10, Some(t), UNIX_EPOCH + NOW);
+        let br = v.clone().for_coding("br");
+        assert_eq!(br.etag, "\"a-6553f100.5-br\"");
+        assert_eq!(br.last_modified, v.last_modified);
+        assert_ne!(br.etag, v.clone().for_coding("gzip").etag);
+        let conditions = Conditions {
+            if_range: Some(br.etag.as_bytes()),
+            ..Conditions::default()
+        };
+        let holds = Outcome::Proceed {
+            range_applies: true,
+        };
+        assert_eq!(evaluate(&conditions, &br, true), holds);
+        assert_ne!(evaluate(&conditions, &v, true), holds);
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //!    longer than [`MAX_TARGET`] is 414;
 //! 1. method gate: GET and HEAD are served, OPTIONS is answered, the rest get 405;
 //! 2. resolve: the path is decoded and refused if it could leave the root;
-//! 3. open: the file is opened and `fstat`ed through its handle (blocking pool);
+//! 3. open: the file is opened and `fstat`ed through its handle (metadata only,
+//!    on the runtime thread);
+//!    with `--precompressed`, a sidecar (`file.br`, `.zst`, `.gz`) the client
+//!    accepts ([`crate::encoding`]) then replaces it as what is sent;
 //! 4. validators: ETag and Last-Modified from that metadata;
 //! 5. range: the `Range` header decides 200, 206 or 416;
 //! 6. headers and body: the body streams the chosen slice of the open file.
@@ -30,6 +33,7 @@ use crate::access::AccessLog;
 use crate::body::{self, Content, FileBody, ResponseBody, Segment, Snapshot};
 use crate::conditional::{self, Conditions, Outcome, Validators};
 use crate::cors::Cors;
+use crate::encoding::{self, Coding};
 use crate::listing;
 use crate::multipart::{self, Multipart};
 use crate::range::{self, ByteRange, RangeDecision};
@@ -56,6 +60,8 @@ pub struct Options {
     pub listing: bool,
     pub cache_control: Option<HeaderValue>,
     pub cors: Option<Cors>,
+    /// Serve `file.ext.br`, `.zst` or `.gz` to clients that accept it.
+    pub precompressed: bool,
 }
 
 impl Handler {
@@ -148,14 +154,44 @@ impl Handler {
             Err(e) => return refusal(e, request),
         };
 
-        serve_file(
-            request,
-            file,
-            &meta,
-            &path,
-            head,
-            self.options.cache_control.as_ref(),
-        )
+        // 3b. A precompressed sidecar, when enabled and accepted: the
+        // original decided existence and keeps naming the media type.
+        let mut representation = Representation {
+            coding: None,
+            vary: self.options.precompressed,
+            cache_control: self.options.cache_control.as_ref(),
+        };
+        let (file, meta) = match self.sidecar(request, &path) {
+            Some((coding, sidecar, sidecar_meta)) => {
+                representation.coding = Some(coding);
+                (sidecar, sidecar_meta)
+            }
+            None => (file, meta),
+        };
+
+        serve_file(request, file, &meta, &path, head, &representation)
+    }
+
+    /// With `--precompressed`, the first sidecar of `path` that exists among
+    /// the codings the client prefers ([`encoding::preferred`]), opened
+    /// beneath the root like the file itself. A sidecar that cannot be opened
+    /// is skipped (logged): the unencoded file is always a valid answer.
+    fn sidecar<B>(&self, request: &Request<B>, path: &Path) -> Option<(Coding, File, Metadata)> {
+        if !self.options.precompressed {
+            return None;
+        }
+        let accept = field(request.headers(), &header::ACCEPT_ENCODING);
+        for coding in encoding::preferred(accept.as_deref()) {
+            match self.root.open_sibling(path, coding.suffix()) {
+                Ok(Some((file, meta))) => return Some((coding, file, meta)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), coding = coding.token(), error = ?e,
+                        "cannot open precompressed sidecar; trying the next");
+                }
+            }
+        }
+        None
     }
 
     /// A folder without `index.html`: its listing as HTML, or as JSON for a
@@ -214,19 +250,54 @@ impl Handler {
     }
 }
 
-/// Steps 4 to 6 for an open regular file.
+/// How the file about to be served relates to the one the path names.
+#[derive(Debug)]
+struct Representation<'a> {
+    /// The file is a precompressed sidecar in this coding.
+    coding: Option<Coding>,
+    /// Send `Vary: Accept-Encoding` (the answer depends on it).
+    vary: bool,
+    cache_control: Option<&'a HeaderValue>,
+}
+
+/// Steps 4 to 6 for an open regular file: `file` and `meta` are what is sent
+/// (the original or its sidecar), `path` the original's, for the media type.
+/// `Vary: Accept-Encoding` goes on every outcome (304, 412 and 416 included).
 fn serve_file<B>(
     request: &Request<B>,
     file: File,
     meta: &Metadata,
     path: &Path,
     head: bool,
-    cache_control: Option<&HeaderValue>,
+    representation: &Representation<'_>,
 ) -> Response<Content> {
-    // 4. Validators and preconditions.
+    let mut response = serve_representation(request, file, meta, path, head, representation);
+    if representation.vary {
+        response
+            .headers_mut()
+            .append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    response
+}
+
+/// Steps 4 to 6 proper; see [`serve_file`].
+fn serve_representation<B>(
+    request: &Request<B>,
+    file: File,
+    meta: &Metadata,
+    path: &Path,
+    head: bool,
+    representation: &Representation<'_>,
+) -> Response<Content> {
+    let cache_control = representation.cache_control;
+    // 4. Validators and preconditions: a sidecar has its own, with the
+    // coding in the ETag.
     let snapshot = Snapshot::of(meta);
     let length = meta.len();
-    let validators = Validators::new(length, snapshot.modified, SystemTime::now());
+    let mut validators = Validators::new(length, snapshot.modified, SystemTime::now());
+    if let Some(coding) = representation.coding {
+        validators = validators.for_coding(coding.token());
+    }
     let headers = request.headers();
     let fields = [
         header::IF_MATCH,
@@ -266,10 +337,20 @@ fn serve_file<B>(
         }
     };
 
-    // 5. Range.
+    // 5. Range, over the bytes sent (encoded ones for a sidecar).
     let decision = match range {
         Some(value) if range_applies => range::decide(value.as_bytes(), length),
         _ => RangeDecision::Full,
+    };
+    // NOTE: several ranges of an encoded file would need a Content-Encoding
+    // per part, which multipart/byteranges has no agreed place for; the
+    // whole file is sent instead (ignoring a Range is always allowed,
+    // RFC 9110 §14.2). Single ranges, which resuming clients send, apply.
+    let decision = match decision {
+        RangeDecision::Partial(ranges) if ranges.len() > 1 && representation.coding.is_some() => {
+            RangeDecision::Full
+        }
+        other => other,
     };
 
     // 6. Headers and body.
@@ -277,6 +358,12 @@ fn serve_file<B>(
     let headers = builder.headers_mut().expect("a fresh builder has headers");
     cache_headers(headers, &validators, cache_control);
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(coding) = representation.coding {
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static(coding.token()),
+        );
+    }
     let content_type = content_type(path);
     let segments = match decision {
         RangeDecision::Full => {

@@ -16,11 +16,14 @@
 //! tests and fuzz targets can reach them; the rest is wiring.
 
 mod access;
+mod banner;
 pub mod body;
 pub mod cli;
 pub mod conditional;
 mod conn;
 mod cors;
+pub mod docs;
+mod encoding;
 mod handler;
 pub mod listing;
 pub mod logging;

@@ -1,4 +1,5 @@
-//! The `rangeserve` binary: parse the command line, start logging, serve.
+//! The `rangeserve` binary: parse the command line, start logging, serve;
+//! or print the man page or a completion script when asked to.
 
 use std::process::ExitCode;
 
@@ -6,8 +7,15 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = rangeserve::cli::Cli::parse();
-    rangeserve::logging::init(cli.log_format, cli.quiet);
-    match rangeserve::run(cli) {
+    // NOTE: before `run`, which checks DIR: the documents need no folder.
+    let result = match rangeserve::docs::requested(&cli) {
+        Some(doc) => rangeserve::docs::write(doc, &mut std::io::stdout().lock()),
+        None => {
+            rangeserve::logging::init(cli.log_format, cli.quiet);
+            rangeserve::run(cli)
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("rangeserve: {err:#}");

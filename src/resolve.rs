@@ -236,6 +236,27 @@ impl Root {
         Ok(Target::File { file, meta, path })
     }
 
+    /// Opens the sibling of the file at `path` (relative to the root, as in
+    /// [`Target::File`]) whose name adds `suffix`, such as `a.js` → `a.js.br`,
+    /// with the same confinement as every other open ([`Root::open_beneath`]).
+    ///
+    /// `Ok(None)` when there is no such regular file (missing, a folder, a
+    /// symlink leading out): a sidecar that is not there is not an error.
+    /// Metadata only (open, fstat).
+    pub fn open_sibling(
+        &self,
+        path: &Path,
+        suffix: &str,
+    ) -> Result<Option<(File, Metadata)>, ResolveError> {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        match self.open_beneath(Path::new(&name)) {
+            Ok((file, meta)) if meta.is_file() => Ok(Some((file, meta))),
+            Ok(_) | Err(ResolveError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Lists the folder `dir` that `request` named: hidden names only with
     /// `hidden`, and symlinks only if they could be opened (so none leading
     /// out of the root, unless symlinks may be followed). Blocking.

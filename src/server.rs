@@ -6,7 +6,6 @@
 //! nothing about files or requests beyond handing them to the handler.
 
 use std::convert::Infallible;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,27 +47,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let root = Root::open(config.root.clone(), config.follow_symlinks)
         .with_context(|| format!("cannot open folder {}", config.root.display()))?;
-    {
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let mut stdout = std::io::stdout().lock();
-        writeln!(
-            stdout,
-            "Serving {} at {scheme}://{local}/",
-            config.root.display()
-        )
-        .and_then(|()| stdout.flush())
-        .context("cannot write to stdout")?;
-    }
 
     let options = Options {
         hidden: config.hidden,
         listing: config.listing,
         cache_control: config.cache_control.clone(),
         cors: config.cors.clone(),
+        precompressed: config.precompressed,
     };
     let max_connections = config
         .max_connections
         .map_or_else(connection_limit, |n| n as usize);
+    crate::banner::print(&config, tls.is_some(), &listener, local, max_connections)?;
     let slots = Arc::new(Semaphore::new(max_connections));
     tracing::info!(max_connections, "accepting connections");
     let connections = Arc::new(Connections {
