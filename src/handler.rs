@@ -404,12 +404,17 @@ fn serve_representation<B>(
     };
     let body_length: u64 = segments.iter().map(Segment::len).sum();
     builder = builder.header(header::CONTENT_LENGTH, body_length);
+    let zero_copy = request.extensions().get::<Arc<SendQueue>>().cloned();
+    let small = if zero_copy.is_some() {
+        body::SMALL_WITH_SENDFILE
+    } else {
+        body::SMALL
+    };
     let content = if head {
         Content::Empty
-    } else if let Some(bytes) = small_body(&file, snapshot, &segments) {
+    } else if let Some(bytes) = small_body(&file, snapshot, &segments, small) {
         Content::Bytes(bytes)
     } else {
-        let zero_copy = request.extensions().get::<Arc<SendQueue>>().cloned();
         Content::File(FileBody::new(file, snapshot, segments, zero_copy))
     };
     builder.body(content).expect("file headers are valid")
@@ -419,9 +424,9 @@ fn serve_representation<B>(
 /// with the headers in one write and needs no trip to the blocking pool: on
 /// HTTP/2, which cannot use sendfile, that doubled the requests per second
 /// for a 4 KiB file (9.1k to 17.5k, h2load -c 64 -m 10, one pinned core).
-fn small_body(file: &File, snapshot: Snapshot, segments: &[Segment]) -> Option<Bytes> {
+fn small_body(file: &File, snapshot: Snapshot, segments: &[Segment], limit: u64) -> Option<Bytes> {
     match segments {
-        [Segment::File { offset, len }] if *len <= body::SMALL => {
+        [Segment::File { offset, len }] if *len <= limit => {
             body::read_cached(file, snapshot, *offset, *len)
         }
         _ => None,
