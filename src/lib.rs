@@ -23,7 +23,7 @@ pub mod conditional;
 mod conn;
 mod cors;
 pub mod docs;
-mod encoding;
+pub mod encoding;
 mod handler;
 pub mod listing;
 pub mod logging;
