@@ -214,12 +214,6 @@ pub enum Content {
     File(FileBody),
 }
 
-impl From<&'static str> for Content {
-    fn from(text: &'static str) -> Self {
-        Content::Bytes(Bytes::from_static(text.as_bytes()))
-    }
-}
-
 impl From<String> for Content {
     fn from(text: String) -> Self {
         Content::Bytes(Bytes::from(text))
