@@ -808,6 +808,15 @@ fn sigterm_lets_download_in_flight_finish_and_refuses_new_connections() {
     loop {
         match TcpStream::connect(server.addr) {
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => break,
+            // The listener closed while this handshake was in flight: the
+            // kernel resets it. Not accepted; keep going until a clean refusal.
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no clean refusal 5 s after SIGTERM"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
             Err(e) => panic!("unexpected connect error after SIGTERM: {e}"),
             Ok(late) => {
                 let _ = late.shutdown(Shutdown::Both);
