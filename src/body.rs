@@ -87,14 +87,14 @@ pub struct FileBody {
 
 impl FileBody {
     pub fn new(
-        file: File,
+        file: Arc<File>,
         snapshot: Snapshot,
         segments: Vec<Segment>,
         zero_copy: Option<Arc<SendQueue>>,
     ) -> Self {
         let remaining = segments.iter().map(Segment::len).sum();
         FileBody {
-            file: Arc::new(file),
+            file,
             snapshot,
             segments: segments.into(),
             remaining,

@@ -161,6 +161,14 @@ pub struct Cli {
           help_heading = FILES)]
     pub no_sendfile: bool,
 
+    /// Open every file on every request instead of keeping recently served
+    /// ones open. The cache never serves a file a path no longer names (it
+    /// watches the folders with inotify) and is off by itself on network
+    /// file systems; this turns it off everywhere.
+    #[arg(long, env = "RANGESERVE_NO_FILE_CACHE", value_parser = BoolishValueParser::new(),
+          help_heading = FILES)]
+    pub no_file_cache: bool,
+
     /// Serve file.ext.br, .zst or .gz (made beforehand) instead of file.ext to
     /// clients whose Accept-Encoding accepts it; never compresses on the fly.
     #[arg(long, env = "RANGESERVE_PRECOMPRESSED", value_parser = BoolishValueParser::new(),
@@ -210,6 +218,7 @@ pub struct Config {
     pub max_connections: Option<u32>,
     pub max_header_size: u32,
     pub sendfile: bool,
+    pub file_cache: bool,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub cache_control: Option<HeaderValue>,
@@ -242,6 +251,7 @@ impl Cli {
             max_connections: self.max_connections,
             max_header_size: self.max_header_size,
             sendfile: !self.no_sendfile,
+            file_cache: !self.no_file_cache,
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
             cache_control: self.cache_control,

@@ -164,7 +164,7 @@ impl Handler {
         let (file, meta) = match self.sidecar(request, &path) {
             Some((coding, sidecar, sidecar_meta)) => {
                 representation.coding = Some(coding);
-                (sidecar, sidecar_meta)
+                (Arc::new(sidecar), sidecar_meta)
             }
             None => (file, meta),
         };
@@ -265,7 +265,7 @@ struct Representation<'a> {
 /// `Vary: Accept-Encoding` goes on every outcome (304, 412 and 416 included).
 fn serve_file<B>(
     request: &Request<B>,
-    file: File,
+    file: Arc<File>,
     meta: &Metadata,
     path: &Path,
     head: bool,
@@ -283,7 +283,7 @@ fn serve_file<B>(
 /// Steps 4 to 6 proper; see [`serve_file`].
 fn serve_representation<B>(
     request: &Request<B>,
-    file: File,
+    file: Arc<File>,
     meta: &Metadata,
     path: &Path,
     head: bool,

@@ -24,6 +24,7 @@ mod conn;
 mod cors;
 pub mod docs;
 pub mod encoding;
+mod filecache;
 mod handler;
 pub mod listing;
 pub mod logging;

@@ -16,8 +16,11 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
+use crate::filecache::{self, Cached, Lookup, OpenFiles};
 
 /// Why a request path does not lead to a file.
 #[derive(Debug)]
@@ -46,7 +49,7 @@ impl From<io::Error> for ResolveError {
 }
 
 /// A decoded request path: segments that are each safe to join onto the root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RequestPath {
     segments: Vec<Vec<u8>>,
     /// The path ended in `/` (or was `/`): the client asked for a folder.
@@ -170,10 +173,11 @@ fn percent_decode_strict(raw: &[u8]) -> Option<Vec<u8>> {
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // made once per request and moved once
 pub enum Target {
-    /// A regular file, open, with the metadata of the open handle and its
+    /// A regular file, open (perhaps shared with other requests, see
+    /// [`crate::filecache`]), with the metadata of the open handle and its
     /// path relative to the root (for the media type).
     File {
-        file: File,
+        file: Arc<File>,
         meta: Metadata,
         path: PathBuf,
     },
@@ -190,6 +194,7 @@ pub struct Root {
     dir: File,
     path: PathBuf,
     follow_symlinks: bool,
+    files: Option<OpenFiles>,
 }
 
 impl Root {
@@ -204,7 +209,68 @@ impl Root {
             dir,
             path,
             follow_symlinks,
+            files: None,
         })
+    }
+
+    /// Keeps up to `capacity` files open between requests
+    /// ([`crate::filecache`]). Fails where inotify or `/proc` is unavailable.
+    pub fn cache_open_files(&mut self, capacity: usize) -> io::Result<()> {
+        self.files = Some(OpenFiles::new(&self.dir, capacity)?);
+        Ok(())
+    }
+
+    /// Opens what `request` names, from the open-file cache when it has it
+    /// (then only `fstat`ed), otherwise by [`Root::open_uncached`]; a file
+    /// opened that way is then offered to the cache.
+    pub fn open_target(&self, request: &RequestPath) -> Result<Target, ResolveError> {
+        let Some(files) = &self.files else {
+            return self.open_uncached(request);
+        };
+        match files.get(request) {
+            Lookup::Hit(Cached { file, path }) => {
+                let meta = file.metadata()?;
+                return Ok(Target::File { file, meta, path });
+            }
+            Lookup::Uncacheable => return self.open_uncached(request),
+            Lookup::Miss => {}
+        }
+        let target = self.open_uncached(request)?;
+        if let Target::File { path, .. } = &target {
+            self.remember(files, request, path);
+        }
+        Ok(target)
+    }
+
+    /// Caches the file `request` names, at `path`: its folders are watched
+    /// first, then it is opened again with no symlink allowed on the way (a
+    /// symlink's target folder would not be watched), and it is kept if it
+    /// is a regular file on a local file system and nothing changed meanwhile.
+    fn remember(&self, files: &OpenFiles, request: &RequestPath, path: &Path) {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        let ticket = files.ticket();
+        if let Err(e) = files.watch(path.parent().unwrap_or(Path::new(""))) {
+            tracing::debug!(path = %path.display(), error = %e, "not caching: cannot watch its folders");
+            files.refuse(ticket, request.clone());
+            return;
+        }
+        let strict =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let opened = rustix::fs::openat2(&self.dir, path, flags, Mode::empty(), strict)
+            .map(File::from)
+            .map_err(io::Error::from)
+            .and_then(|file| file.metadata().map(|meta| (file, meta)));
+        match opened {
+            Ok((file, meta)) if meta.is_file() && filecache::is_local(&file) => {
+                let cached = Cached {
+                    file: Arc::new(file),
+                    path: path.to_owned(),
+                };
+                files.insert(ticket, request.clone(), cached);
+            }
+            _ => files.refuse(ticket, request.clone()),
+        }
     }
 
     /// Opens what `request` names.
@@ -216,7 +282,7 @@ impl Root {
     /// 3. Anything but a regular file (device, socket, FIFO): 404.
     ///
     /// Metadata only (open, fstat): fast enough to run on a runtime thread.
-    pub fn open_target(&self, request: &RequestPath) -> Result<Target, ResolveError> {
+    fn open_uncached(&self, request: &RequestPath) -> Result<Target, ResolveError> {
         let mut path = request.relative();
         let (mut file, mut meta) = self.open_beneath(&path)?;
         if meta.is_dir() {
@@ -233,7 +299,11 @@ impl Root {
         if !meta.is_file() {
             return Err(ResolveError::NotFound);
         }
-        Ok(Target::File { file, meta, path })
+        Ok(Target::File {
+            file: Arc::new(file),
+            meta,
+            path,
+        })
     }
 
     /// Opens the sibling of the file at `path` (relative to the root, as in

@@ -45,7 +45,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
         _ => None,
     };
-    let root = Root::open(config.root.clone(), config.follow_symlinks)
+    let mut root = Root::open(config.root.clone(), config.follow_symlinks)
         .with_context(|| format!("cannot open folder {}", config.root.display()))?;
 
     let options = Options {
@@ -58,6 +58,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let max_connections = config
         .max_connections
         .map_or_else(connection_limit, |n| n as usize);
+    if config.file_cache {
+        // After connection_limit, which may raise the limit.
+        if let Err(e) = root.cache_open_files(file_cache_capacity()) {
+            tracing::warn!(error = %e, "cannot watch the folder for changes; files are not cached");
+        }
+    }
     crate::banner::print(&config, tls.is_some(), &listener, local, max_connections)?;
     let slots = Arc::new(Semaphore::new(max_connections));
     tracing::info!(max_connections, "accepting connections");
@@ -224,6 +230,14 @@ fn connection_limit() -> usize {
     usize::try_from(files.saturating_sub(RESERVE) / 2)
         .unwrap_or(1)
         .max(1)
+}
+
+/// Open files the cache may hold: a sixteenth of the open-file limit, at
+/// most 1024, so connections always have most of it.
+fn file_cache_capacity() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let files = limit.current.unwrap_or(1 << 20);
+    usize::try_from(files / 16).unwrap_or(1024).clamp(1, 1024)
 }
 
 fn bind(config: &Config) -> anyhow::Result<TcpListener> {

@@ -24,7 +24,25 @@ impl Server {
 
     /// Starts the server on `dir` (which `setup` may have filled first).
     pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rangeserve"))
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_rangeserve")), dir, args)
+    }
+
+    /// Starts the server on `dir` with an open-file limit of `nofile`
+    /// (soft and hard), under `prlimit`; `None` when prlimit is missing.
+    pub fn start_limited(dir: tempfile::TempDir, nofile: u32, args: &[&str]) -> Option<Server> {
+        if !have_tool("prlimit") {
+            return None;
+        }
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={nofile}:{nofile}"))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_rangeserve"));
+        Some(Self::spawn(command, dir, args))
+    }
+
+    fn spawn(mut command: Command, dir: tempfile::TempDir, args: &[&str]) -> Server {
+        let mut child = command
             .arg(dir.path())
             .args(["--port", "0"])
             .args(args)

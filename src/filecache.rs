@@ -1,0 +1,369 @@
+//! Files kept open between requests, forgotten on any change to the folders
+//! that lead to them.
+//!
+//! Opening a file by path is the costliest system call of a small-file
+//! request (a path walk, a new file description, and a `close` later). This
+//! cache maps a request path to a file already open, so a repeated request
+//! skips both. It remembers only *which file a path names*; everything else is
+//! read fresh on every request: the metadata with an `fstat` of the handle
+//! (so validators are never stale, whatever writes the file), the bytes with
+//! positioned reads.
+//!
+//! What a path names changes only when a folder on the way changes: a
+//! rename, a delete, a create, or new permissions. Every folder from the root
+//! down to a cached file is watched with inotify, and every request first
+//! drains the inotify queue (one non-blocking `read`): any event at all forgets
+//! every entry. Because the kernel queues the event before the renaming call
+//! returns, a request that arrives after a change never gets the old file.
+//!
+//! NOTE: the correctness argument needs three things, each enforced here:
+//! 1. Watches before the open: a new entry's folders are watched first, the
+//!    file is opened after, and the entry is kept only if no event arrived in
+//!    between ([`OpenFiles::insert`] compares a generation).
+//! 2. No symlinks on the way: a symlink's target folder is not watched, so a
+//!    path is cached only if it opens with `RESOLVE_NO_SYMLINKS`; other paths
+//!    are served as before, by opening them each time.
+//! 3. Local file systems only: inotify does not see changes made by another
+//!    machine (NFS, SMB, FUSE, 9p, virtiofs), so files elsewhere are not cached.
+//!
+//! The cache holds at most `capacity` entries (open file descriptors); when it
+//! is full it starts over, dropping the inotify instance and all its watches.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+
+use crate::resolve::RequestPath;
+
+/// A file a request path named when it was cached.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    pub file: Arc<File>,
+    /// Relative to the root (for the media type): `sub/index.html` for `/sub/`.
+    pub path: PathBuf,
+}
+
+/// What the cache knows of a request path.
+#[derive(Debug)]
+pub enum Lookup {
+    Hit(Cached),
+    /// Not cached yet: worth trying to remember after opening it.
+    Miss,
+    /// Seen before and not cacheable (a symlink on the way, a remote file
+    /// system): open it every time without trying again.
+    Uncacheable,
+}
+
+/// A point in the cache's history: an entry made from an open after it is
+/// kept only if nothing changed since.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket(u64);
+
+/// The open-file cache of one root.
+#[derive(Debug)]
+pub struct OpenFiles {
+    /// `/proc/self/fd/N` for the root's handle: watches are added by path,
+    /// and this one resolves from the handle, not from the root's name.
+    root: PathBuf,
+    capacity: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    inotify: OwnedFd,
+    /// Bumped whenever entries are forgotten.
+    generation: u64,
+    entries: HashMap<RequestPath, Cached>,
+    uncacheable: HashSet<RequestPath>,
+    /// Folders (relative to the root, `""` for the root) watched since the
+    /// last change; after a change they are watched again by path, since a
+    /// watch follows its folder if it is renamed.
+    watched: HashSet<PathBuf>,
+    /// Watches added to this inotify instance, to bound them.
+    watches: usize,
+}
+
+/// Folder events that can change what a path names (or whether it may be
+/// read): entries created, deleted or renamed, attributes changed, or the
+/// folder itself deleted or renamed. File contents are not watched: they are
+/// read, and their metadata `fstat`ed, on every request anyway.
+fn folder_events() -> WatchFlags {
+    WatchFlags::ATTRIB
+        | WatchFlags::CREATE
+        | WatchFlags::DELETE
+        | WatchFlags::DELETE_SELF
+        | WatchFlags::MOVED_FROM
+        | WatchFlags::MOVED_TO
+        | WatchFlags::MOVE_SELF
+        | WatchFlags::ONLYDIR
+        | WatchFlags::DONT_FOLLOW
+}
+
+/// The same for the root, reached through `/proc/self/fd/N`: a symlink to
+/// it that must be followed.
+fn root_events() -> WatchFlags {
+    folder_events() - WatchFlags::DONT_FOLLOW
+}
+
+impl OpenFiles {
+    /// A cache for the root open as `root`, holding at most `capacity` files.
+    /// Fails where inotify or `/proc` is unavailable.
+    pub fn new(root: &File, capacity: usize) -> io::Result<Self> {
+        let root = PathBuf::from(format!("/proc/self/fd/{}", root.as_raw_fd()));
+        let inotify = fresh_inotify()?;
+        // Fails early, at start-up, where /proc is not mounted.
+        inotify::add_watch(&inotify, &root, root_events())?;
+        let watched = HashSet::from([PathBuf::new()]);
+        Ok(OpenFiles {
+            root,
+            capacity: capacity.max(1),
+            state: Mutex::new(State {
+                inotify,
+                generation: 0,
+                entries: HashMap::new(),
+                uncacheable: HashSet::new(),
+                watched,
+                watches: 1,
+            }),
+        })
+    }
+
+    /// What is cached for `key`, valid as of this call: pending change
+    /// events are drained first, and any forgets everything.
+    pub fn get(&self, key: &RequestPath) -> Lookup {
+        let mut state = self.lock();
+        state.drain();
+        if let Some(cached) = state.entries.get(key) {
+            Lookup::Hit(cached.clone())
+        } else if state.uncacheable.contains(key) {
+            Lookup::Uncacheable
+        } else {
+            Lookup::Miss
+        }
+    }
+
+    /// The current point in history, to pass to [`OpenFiles::insert`]. Take it
+    /// before [`OpenFiles::watch`] and the open.
+    pub fn ticket(&self) -> Ticket {
+        let mut state = self.lock();
+        // Changes already queued must not void the entry about to be made.
+        state.drain();
+        Ticket(state.generation)
+    }
+
+    /// Watches every folder from the root down to `dir` (relative to the
+    /// root), outermost first, so a folder swapped in while this runs is
+    /// seen by its parent's watch.
+    pub fn watch(&self, dir: &Path) -> io::Result<()> {
+        let mut state = self.lock();
+        if state.watches > self.capacity.saturating_mul(4) {
+            state.start_over()?;
+        }
+        if !state.watched.contains(Path::new("")) {
+            inotify::add_watch(&state.inotify, &self.root, root_events())?;
+            state.watches += 1;
+            state.watched.insert(PathBuf::new());
+        }
+        let mut at = PathBuf::new();
+        for component in dir.components() {
+            at.push(component);
+            if state.watched.contains(&at) {
+                continue;
+            }
+            inotify::add_watch(&state.inotify, self.root.join(&at), folder_events())?;
+            state.watches += 1;
+            state.watched.insert(at.clone());
+        }
+        Ok(())
+    }
+
+    /// Keeps `cached` for `key`, unless anything changed since `ticket`.
+    pub fn insert(&self, ticket: Ticket, key: RequestPath, cached: Cached) {
+        let mut state = self.lock();
+        state.drain();
+        if state.generation != ticket.0 {
+            return;
+        }
+        if state.entries.len() >= self.capacity && state.start_over().is_err() {
+            return;
+        }
+        state.entries.insert(key, cached);
+    }
+
+    /// Remembers that `key` is not cacheable, until the next change.
+    pub fn refuse(&self, ticket: Ticket, key: RequestPath) {
+        let mut state = self.lock();
+        if state.generation == ticket.0 && state.uncacheable.len() < self.capacity {
+            state.uncacheable.insert(key);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Nothing inside can be left half-updated by a panic elsewhere.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl State {
+    /// Reads every pending event; any event, an overflow, or a failure to
+    /// read forgets all entries.
+    fn drain(&mut self) {
+        let mut buf = [0u8; 4096];
+        loop {
+            match rustix::io::read(&self.inotify, &mut buf) {
+                Ok(0) => return,
+                Ok(_) => self.forget(),
+                Err(rustix::io::Errno::AGAIN) => return,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read file change events; starting over");
+                    self.forget();
+                    let _ = self.start_over();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn forget(&mut self) {
+        self.entries.clear();
+        self.uncacheable.clear();
+        self.watched.clear();
+        self.generation += 1;
+    }
+
+    /// Forgets everything and drops every watch with the inotify instance;
+    /// [`OpenFiles::watch`] adds them again as files are cached.
+    fn start_over(&mut self) -> io::Result<()> {
+        self.forget();
+        self.inotify = fresh_inotify()?;
+        self.watches = 0;
+        Ok(())
+    }
+}
+
+fn fresh_inotify() -> io::Result<OwnedFd> {
+    Ok(inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC)?)
+}
+
+/// Whether inotify sees every change to files on the file system holding
+/// `file`: true for local disk and memory file systems, false for network
+/// and FUSE ones (and anything unknown).
+pub fn is_local(file: &File) -> bool {
+    // Magic numbers from linux/magic.h and statfs(2).
+    const LOCAL: [i64; 8] = [
+        0xEF53,      // ext2, ext3, ext4
+        0x5846_5342, // xfs
+        0x9123_683E, // btrfs
+        0x0102_1994, // tmpfs
+        0xF2F5_2010, // f2fs
+        0x2FC1_2FC1, // zfs
+        0x794C_7630, // overlayfs
+        0x3153_464A, // jfs
+    ];
+    // f_type is i64 here but narrower on some targets.
+    #[allow(clippy::useless_conversion)]
+    let local = |s: rustix::fs::StatFs| LOCAL.contains(&i64::from(s.f_type));
+    rustix::fs::fstatfs(file).is_ok_and(local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::decode;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        files: OpenFiles,
+        /// Watches are added through this handle's `/proc/self/fd` path.
+        _root: File,
+    }
+
+    fn fixture(capacity: usize) -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = File::open(dir.path()).expect("open root");
+        let files = OpenFiles::new(&root, capacity).expect("inotify");
+        Fixture {
+            dir,
+            files,
+            _root: root,
+        }
+    }
+
+    fn cache(fx: &Fixture, name: &str) {
+        let ticket = fx.files.ticket();
+        fx.files.watch(Path::new("")).expect("watch");
+        let file = File::open(fx.dir.path().join(name)).expect("open");
+        let cached = Cached {
+            file: Arc::new(file),
+            path: PathBuf::from(name),
+        };
+        fx.files.insert(ticket, key(name), cached);
+    }
+
+    fn key(name: &str) -> RequestPath {
+        decode(&format!("/{name}"), false).expect("plain path")
+    }
+
+    #[test]
+    fn an_entry_is_a_hit_until_its_folder_changes() {
+        let fx = fixture(8);
+        std::fs::write(fx.dir.path().join("a"), b"1").expect("write");
+        cache(&fx, "a");
+        assert!(matches!(fx.files.get(&key("a")), Lookup::Hit(_)));
+        std::fs::write(fx.dir.path().join("b"), b"2").expect("write");
+        assert!(matches!(fx.files.get(&key("a")), Lookup::Miss));
+    }
+
+    #[test]
+    fn an_entry_opened_across_a_change_is_not_kept() {
+        let fx = fixture(8);
+        std::fs::write(fx.dir.path().join("a"), b"1").expect("write");
+        let ticket = fx.files.ticket();
+        fx.files.watch(Path::new("")).expect("watch");
+        let file = File::open(fx.dir.path().join("a")).expect("open");
+        std::fs::rename(fx.dir.path().join("a"), fx.dir.path().join("moved")).expect("rename");
+        let cached = Cached {
+            file: Arc::new(file),
+            path: PathBuf::from("a"),
+        };
+        fx.files.insert(ticket, key("a"), cached);
+        assert!(matches!(fx.files.get(&key("a")), Lookup::Miss));
+    }
+
+    #[test]
+    fn refusals_are_forgotten_on_change_too() {
+        let fx = fixture(8);
+        fx.files.refuse(fx.files.ticket(), key("x"));
+        assert!(matches!(fx.files.get(&key("x")), Lookup::Uncacheable));
+        std::fs::write(fx.dir.path().join("x"), b"").expect("write");
+        assert!(matches!(fx.files.get(&key("x")), Lookup::Miss));
+    }
+
+    #[test]
+    fn a_full_cache_starts_over_and_stays_bounded() {
+        let fx = fixture(3);
+        for i in 0..10 {
+            std::fs::write(fx.dir.path().join(i.to_string()), b"").expect("write");
+        }
+        for i in 0..10 {
+            cache(&fx, &i.to_string());
+            let state = fx.files.lock();
+            assert!(state.entries.len() <= 3, "{} entries", state.entries.len());
+        }
+        assert!(matches!(fx.files.get(&key("9")), Lookup::Hit(_)));
+    }
+
+    #[test]
+    fn local_file_systems_are_recognised() {
+        let file = tempfile::tempfile().expect("temp file");
+        // The temp folder of a build machine is a local disk or tmpfs.
+        assert!(is_local(&file));
+    }
+}

@@ -1,0 +1,137 @@
+//! The open-file cache never serves a file a path no longer names: every
+//! change to the folders on the way is seen by the very next request. Each
+//! test first requests the path so the file is cached, then changes the
+//! folder, then requests again at once (no sleep: the guarantee is that a
+//! request arriving after a change sees it).
+
+mod common;
+
+use std::os::unix::fs::symlink;
+
+use common::Server;
+
+fn body_of(server: &Server, path: &str) -> (u16, Vec<u8>) {
+    let r = server.get(path, &[]);
+    (r.status, r.body)
+}
+
+#[test]
+fn a_file_replaced_by_rename_is_served_new_at_once() {
+    let server = Server::start(&[]);
+    server.write("f.txt", b"version 0");
+    for i in 1..=200 {
+        assert_eq!(
+            body_of(&server, "/f.txt").1,
+            format!("version {}", i - 1).as_bytes()
+        );
+        let tmp = server.write("incoming.tmp", format!("version {i}").as_bytes());
+        std::fs::rename(tmp, server.path().join("f.txt")).expect("rename");
+    }
+    assert_eq!(body_of(&server, "/f.txt").1, b"version 200");
+}
+
+#[test]
+fn a_deleted_file_is_404_at_once() {
+    let server = Server::start(&[]);
+    let path = server.write("gone.txt", b"here");
+    assert_eq!(body_of(&server, "/gone.txt"), (200, b"here".to_vec()));
+    std::fs::remove_file(path).expect("remove");
+    assert_eq!(body_of(&server, "/gone.txt").0, 404);
+}
+
+#[test]
+fn a_renamed_parent_folder_is_seen_at_once() {
+    let server = Server::start(&[]);
+    server.write("a/b/c/f.txt", b"old tree");
+    assert_eq!(body_of(&server, "/a/b/c/f.txt").1, b"old tree");
+    // Swap the outermost folder: only a watch on the root sees it.
+    std::fs::rename(server.path().join("a"), server.path().join("a.old")).expect("rename");
+    server.write("a/b/c/f.txt", b"new tree");
+    assert_eq!(body_of(&server, "/a/b/c/f.txt").1, b"new tree");
+    // And a middle one.
+    std::fs::rename(server.path().join("a/b"), server.path().join("a/b.old")).expect("rename");
+    assert_eq!(body_of(&server, "/a/b/c/f.txt").0, 404);
+    server.write("a/b/c/f.txt", b"newer tree");
+    assert_eq!(body_of(&server, "/a/b/c/f.txt").1, b"newer tree");
+}
+
+#[test]
+fn an_index_html_replaced_is_served_new_and_removed_falls_back_to_listing() {
+    let server = Server::start(&[]);
+    server.write("site/index.html", b"<p>one</p>");
+    assert_eq!(body_of(&server, "/site/").1, b"<p>one</p>");
+    let tmp = server.write("site/next.tmp", b"<p>two</p>");
+    std::fs::rename(tmp, server.path().join("site/index.html")).expect("rename");
+    assert_eq!(body_of(&server, "/site/").1, b"<p>two</p>");
+    std::fs::remove_file(server.path().join("site/index.html")).expect("remove");
+    let r = server.get("/site/", &[]);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .is_some_and(|t| t.starts_with("text/html")),
+        "a listing now"
+    );
+    assert!(!r.body.windows(3).any(|w| w == b"two"), "not the old index");
+}
+
+#[test]
+fn a_path_through_a_symlink_follows_the_symlink_when_it_changes() {
+    let server = Server::start(&[]);
+    server.write("v1/data.bin", b"release 1");
+    server.write("v2/data.bin", b"release 2");
+    let link = server.path().join("current");
+    symlink("v1", &link).expect("symlink");
+    assert_eq!(body_of(&server, "/current/data.bin").1, b"release 1");
+    assert_eq!(body_of(&server, "/current/data.bin").1, b"release 1");
+    // Repoint the link atomically, as deploy scripts do.
+    let next = server.path().join("current.next");
+    symlink("v2", &next).expect("symlink");
+    std::fs::rename(&next, &link).expect("rename");
+    assert_eq!(body_of(&server, "/current/data.bin").1, b"release 2");
+    // A change inside the target folder, which is not watched for this path.
+    let tmp = server.write("v2/next.tmp", b"release 2, fixed");
+    std::fs::rename(tmp, server.path().join("v2/data.bin")).expect("rename");
+    assert_eq!(body_of(&server, "/current/data.bin").1, b"release 2, fixed");
+}
+
+#[test]
+fn a_file_rewritten_in_place_gets_new_validators_at_once() {
+    let server = Server::start(&[]);
+    let path = server.write("doc.txt", b"short");
+    let first = server.get("/doc.txt", &[]);
+    std::fs::write(&path, b"a longer text").expect("rewrite");
+    let second = server.get("/doc.txt", &[]);
+    assert_eq!(second.body, b"a longer text");
+    assert_eq!(second.content_length(), Some(13));
+    assert_ne!(first.header("etag"), second.header("etag"));
+}
+
+#[test]
+fn many_files_beyond_the_cache_capacity_are_all_served_right() {
+    // With a 256 open-file limit the cache holds 16 files: 100 files make it
+    // start over several times. Every answer must still be the right file.
+    let dir = tempfile::tempdir().expect("temp dir");
+    for i in 0..100 {
+        std::fs::write(dir.path().join(format!("{i}.txt")), format!("file {i}")).expect("write");
+    }
+    let Some(server) = Server::start_limited(dir, 256, &["--max-connections", "32"]) else {
+        return;
+    };
+    for round in 0..3 {
+        for i in 0..100 {
+            let (status, body) = body_of(&server, &format!("/{i}.txt"));
+            assert_eq!(status, 200, "round {round}, file {i}");
+            assert_eq!(body, format!("file {i}").as_bytes(), "round {round}");
+        }
+    }
+}
+
+#[test]
+fn no_file_cache_serves_the_same() {
+    let server = Server::start(&["--no-file-cache"]);
+    server.write("f.txt", b"one");
+    assert_eq!(body_of(&server, "/f.txt").1, b"one");
+    let tmp = server.write("t.tmp", b"two");
+    std::fs::rename(tmp, server.path().join("f.txt")).expect("rename");
+    assert_eq!(body_of(&server, "/f.txt").1, b"two");
+}
