@@ -20,7 +20,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// The three deadlines, from the command line.
@@ -49,9 +48,6 @@ pub struct Activity {
     head_started: AtomicU64,
     /// When a write last made progress (or a request began).
     last_write: AtomicU64,
-    /// Wakes the watchdog when the phase changes (a head began, a request
-    /// began, the last response ended): the new deadline may be closer.
-    changed: Notify,
 }
 
 impl Activity {
@@ -63,7 +59,6 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             last_write: AtomicU64::new(0),
-            changed: Notify::new(),
         })
     }
 
@@ -77,18 +72,17 @@ impl Activity {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.head_started.store(NONE, Ordering::Release);
         self.last_write.store(self.now(), Ordering::Release);
-        self.changed.notify_one();
         InFlight(Arc::clone(self))
     }
 
     fn read_some(&self) {
-        if self.in_flight.load(Ordering::Acquire) == 0
-            && self
-                .head_started
-                .compare_exchange(NONE, self.now(), Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            self.changed.notify_one();
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            let _ = self.head_started.compare_exchange(
+                NONE,
+                self.now(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
     }
 
@@ -126,7 +120,6 @@ impl Drop for InFlight {
         let activity = &self.0;
         if activity.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             activity.idle_since.store(activity.now(), Ordering::Release);
-            activity.changed.notify_one();
         }
     }
 }
@@ -171,19 +164,24 @@ impl<B: http_body::Body + Unpin> http_body::Body for Guarded<B> {
 /// Completes, with the reason, when the connection has outstayed a deadline.
 /// The caller closes the connection by dropping it.
 pub async fn watchdog(activity: Arc<Activity>, timeouts: Timeouts) -> &'static str {
+    // NOTE: nothing wakes the watchdog when the phase changes; a wake-up per
+    // change (three per request) cost a poll of the whole connection each.
+    // Instead it never sleeps longer than the shortest timeout: a phase that
+    // begins at time c has its deadline at c plus its timeout, which is no
+    // earlier than the end of a sleep begun before c, so none is overslept.
+    // Write progress only ever moves the deadline later.
+    let shortest = timeouts
+        .header
+        .min(timeouts.idle)
+        .min(timeouts.send)
+        .max(Duration::from_millis(1));
     loop {
         let (deadline, reason) = activity.deadline(&timeouts);
         let now = activity.now();
         if now >= deadline {
             return reason;
         }
-        // NOTE: write progress only moves the deadline later, so sleeping
-        // until it and re-checking is enough; phase changes, which can move
-        // it closer, notify `changed`.
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(deadline - now)) => {}
-            () = activity.changed.notified() => {}
-        }
+        tokio::time::sleep(Duration::from_millis(deadline - now).min(shortest)).await;
     }
 }
 
@@ -266,6 +264,16 @@ mod tests {
         send: Duration::from_secs(30),
     };
 
+    /// The watchdog fired at `deadline_ms` after the connection began, not
+    /// later (within the timer's millisecond rounding).
+    fn assert_on_time(a: &Activity, deadline_ms: u64) {
+        let now = a.now();
+        assert!(
+            (deadline_ms..=deadline_ms + 2).contains(&now),
+            "fired at {now} ms, deadline {deadline_ms} ms"
+        );
+    }
+
     #[test]
     fn a_fresh_connection_must_send_its_head_within_the_header_timeout() {
         let a = Activity::new();
@@ -315,6 +323,7 @@ mod tests {
                 .expect("joined"),
             "send timeout"
         );
+        assert_on_time(&a, 1_100);
     }
 
     #[tokio::test(start_paused = true)]
@@ -336,6 +345,7 @@ mod tests {
                 .expect("joined"),
             "idle timeout"
         );
+        assert_on_time(&a, 1_100);
     }
 
     #[tokio::test(start_paused = true)]
@@ -352,6 +362,7 @@ mod tests {
                 .expect("joined"),
             "request head timeout"
         );
+        assert_on_time(&a, 10_100);
     }
 
     #[test]

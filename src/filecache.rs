@@ -32,6 +32,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -214,10 +215,12 @@ impl State {
     /// Reads every pending event; any event, an overflow, or a failure to
     /// read forgets all entries.
     fn drain(&mut self) {
-        let mut buf = [0u8; 4096];
+        // Room for one event with the longest name; left uninitialised, as
+        // this runs on every request.
+        let mut buf = [MaybeUninit::<u8>::uninit(); 512];
         loop {
             match rustix::io::read(&self.inotify, &mut buf) {
-                Ok(0) => return,
+                Ok(([], _)) => return,
                 Ok(_) => self.forget(),
                 Err(rustix::io::Errno::AGAIN) => return,
                 Err(rustix::io::Errno::INTR) => {}

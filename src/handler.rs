@@ -18,6 +18,7 @@
 
 use std::borrow::Cow;
 use std::convert::Infallible;
+use std::ffi::OsStr;
 use std::fs::{File, Metadata};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -50,6 +51,7 @@ pub const MAX_TARGET: usize = 8192;
 pub struct Handler {
     root: Arc<Root>,
     options: Options,
+    types: MediaTypes,
 }
 
 /// What the command line decides about responses.
@@ -69,17 +71,20 @@ impl Handler {
         Handler {
             root: Arc::new(root),
             options,
+            types: MediaTypes::default(),
         }
     }
 
     /// Answers one request; every outcome, errors included, is a response.
+    /// `zero_copy` is the connection's sendfile queue, on plain HTTP/1.x.
     pub async fn handle(
         self: Arc<Self>,
         request: Request<Incoming>,
         peer: SocketAddr,
+        zero_copy: Option<Arc<SendQueue>>,
     ) -> Result<Response<ResponseBody>, Infallible> {
         let mut log = AccessLog::new(peer, &request);
-        let mut response = self.respond(&request).await;
+        let mut response = self.respond(&request, zero_copy).await;
         if let Some(cors) = &self.options.cors {
             cors.apply(request.headers(), response.headers_mut());
         }
@@ -87,7 +92,11 @@ impl Handler {
         Ok(response.map(|content| ResponseBody::new(content, log)))
     }
 
-    async fn respond<B>(&self, request: &Request<B>) -> Response<Content> {
+    async fn respond<B>(
+        &self,
+        request: &Request<B>,
+        zero_copy: Option<Arc<SendQueue>>,
+    ) -> Response<Content> {
         // 0. Framing.
         if let Some(reason) = framing_error(request) {
             tracing::debug!(reason, "bad request framing");
@@ -157,6 +166,8 @@ impl Handler {
         // 3b. A precompressed sidecar, when enabled and accepted: the
         // original decided existence and keeps naming the media type.
         let mut representation = Representation {
+            content_type: self.types.of(&path),
+            zero_copy,
             coding: None,
             vary: self.options.precompressed,
             cache_control: self.options.cache_control.as_ref(),
@@ -169,7 +180,7 @@ impl Handler {
             None => (file, meta),
         };
 
-        serve_file(request, file, &meta, &path, head, &representation)
+        serve_file(request, file, &meta, head, &representation)
     }
 
     /// With `--precompressed`, the first sidecar of `path` that exists among
@@ -253,6 +264,10 @@ impl Handler {
 /// How the file about to be served relates to the one the path names.
 #[derive(Debug)]
 struct Representation<'a> {
+    /// The media type of the file the path names (a sidecar's too).
+    content_type: HeaderValue,
+    /// Send file slices with sendfile through this queue (plain HTTP/1.x).
+    zero_copy: Option<Arc<SendQueue>>,
     /// The file is a precompressed sidecar in this coding.
     coding: Option<Coding>,
     /// Send `Vary: Accept-Encoding` (the answer depends on it).
@@ -261,17 +276,16 @@ struct Representation<'a> {
 }
 
 /// Steps 4 to 6 for an open regular file: `file` and `meta` are what is sent
-/// (the original or its sidecar), `path` the original's, for the media type.
+/// (the original or its sidecar).
 /// `Vary: Accept-Encoding` goes on every outcome (304, 412 and 416 included).
 fn serve_file<B>(
     request: &Request<B>,
     file: Arc<File>,
     meta: &Metadata,
-    path: &Path,
     head: bool,
     representation: &Representation<'_>,
 ) -> Response<Content> {
-    let mut response = serve_representation(request, file, meta, path, head, representation);
+    let mut response = serve_representation(request, file, meta, head, representation);
     if representation.vary {
         response
             .headers_mut()
@@ -285,7 +299,6 @@ fn serve_representation<B>(
     request: &Request<B>,
     file: Arc<File>,
     meta: &Metadata,
-    path: &Path,
     head: bool,
     representation: &Representation<'_>,
 ) -> Response<Content> {
@@ -364,7 +377,7 @@ fn serve_representation<B>(
             HeaderValue::from_static(coding.token()),
         );
     }
-    let content_type = content_type(path);
+    let content_type = representation.content_type.clone();
     let segments = match decision {
         RangeDecision::Full => {
             headers.insert(header::CONTENT_TYPE, content_type);
@@ -404,7 +417,7 @@ fn serve_representation<B>(
     };
     let body_length: u64 = segments.iter().map(Segment::len).sum();
     builder = builder.header(header::CONTENT_LENGTH, body_length);
-    let zero_copy = request.extensions().get::<Arc<SendQueue>>().cloned();
+    let zero_copy = representation.zero_copy.clone();
     let small = if zero_copy.is_some() {
         body::SMALL_WITH_SENDFILE
     } else {
@@ -480,6 +493,37 @@ fn framing_error<B>(request: &Request<B>) -> Option<&'static str> {
         (_, 2..) => Some("more than one Host header"),
         (hyper::Version::HTTP_11, 0) => Some("HTTP/1.1 requests need a Host header"),
         _ => None,
+    }
+}
+
+/// Media types by file extension, worked out once per extension: the lookup
+/// and the formatting cost more than a hash of a few bytes.
+#[derive(Debug, Default)]
+struct MediaTypes {
+    known: std::sync::Mutex<std::collections::HashMap<Box<OsStr>, HeaderValue>>,
+}
+
+impl MediaTypes {
+    /// At most this many extensions are remembered; the rest are worked out
+    /// each time.
+    const CAPACITY: usize = 512;
+
+    fn of(&self, path: &Path) -> HeaderValue {
+        let Some(extension) = path.extension() else {
+            return content_type(path);
+        };
+        let mut known = self
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(value) = known.get(extension) {
+            return value.clone();
+        }
+        let value = content_type(path);
+        if known.len() < Self::CAPACITY {
+            known.insert(extension.into(), value.clone());
+        }
+        value
     }
 }
 

@@ -183,17 +183,16 @@ impl Connections {
         let io = TokioIo::new(Tracked::new(io, Arc::clone(&activity)));
         let handler = Arc::clone(&self.handler);
         let requests = Arc::clone(&activity);
-        let service = service_fn(move |mut request: Request<Incoming>| {
+        let service = service_fn(move |request: Request<Incoming>| {
             let in_flight = requests.begin_request();
             // Zero-copy frames only on HTTP/1.x: HTTP/2 writes through its own framing.
-            if let Some(queue) = &zero_copy {
-                if matches!(request.version(), Version::HTTP_10 | Version::HTTP_11) {
-                    request.extensions_mut().insert(Arc::clone(queue));
-                }
-            }
+            let zero_copy = zero_copy
+                .as_ref()
+                .filter(|_| matches!(request.version(), Version::HTTP_10 | Version::HTTP_11))
+                .map(Arc::clone);
             let handler = Arc::clone(&handler);
             async move {
-                let response = handler.handle(request, peer).await?;
+                let response = handler.handle(request, peer, zero_copy).await?;
                 Ok::<_, Infallible>(response.map(|body| Guarded::new(body, in_flight)))
             }
         });
