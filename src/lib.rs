@@ -19,6 +19,7 @@ mod access;
 mod banner;
 pub mod body;
 pub mod cli;
+mod coalesce;
 pub mod conditional;
 mod conn;
 mod cors;

@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::cli::Config;
+use crate::coalesce::Coalesce;
 use crate::conn::{self, Activity, Guarded, Timeouts, Tracked};
 use crate::handler::{Handler, Options};
 use crate::resolve::Root;
@@ -180,7 +181,7 @@ impl Connections {
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let io = TokioIo::new(Tracked::new(io, Arc::clone(&activity)));
+        let io = TokioIo::new(Coalesce::new(Tracked::new(io, Arc::clone(&activity))));
         let handler = Arc::clone(&self.handler);
         let requests = Arc::clone(&activity);
         let service = service_fn(move |request: Request<Incoming>| {
