@@ -6,7 +6,9 @@
 //! nothing about files or requests beyond handing them to the handler.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +30,9 @@ use crate::conn::{self, Activity, Guarded, Timeouts, Tracked};
 use crate::handler::{Handler, Options};
 use crate::resolve::Root;
 use crate::zerocopy::{SendQueue, ZeroCopyIo};
+
+/// What hyper-util's connections fail with.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long to wait before accepting again after `accept` failed, for example
 /// when the process is out of file descriptors: a retry loop without a pause
@@ -154,36 +159,52 @@ struct Connections {
 impl Connections {
     /// Serves one accepted connection until it ends, a deadline passes, or
     /// the graceful shutdown closes it.
+    ///
+    /// NOTE: this future lives as long as the connection, so it is kept
+    /// small: the TLS handshake and hyper's connection are boxed (each
+    /// allocated only when used, and freed when done), and everything else
+    /// is built in [`Connections::connection`], a plain function, so that its
+    /// temporaries take no room in the future. The task of an idle plain
+    /// connection went from 6,064 to 632 bytes (plus 1,800 for hyper's).
     async fn serve(&self, stream: TcpStream, peer: SocketAddr, watcher: Watcher) {
         let activity = Activity::new();
         let Some(acceptor) = &self.tls else {
             let queue = Arc::new(SendQueue::default());
             let socket = ZeroCopyIo::new(stream, Arc::clone(&queue));
             let zero_copy = self.sendfile.then_some(queue);
-            return self.run(socket, zero_copy, peer, watcher, activity).await;
+            let connection = self.connection(socket, zero_copy, peer, watcher, &activity);
+            return self.run(connection, peer, activity).await;
         };
         // The handshake is part of the request head: same deadline.
-        match tokio::time::timeout(self.timeouts.header, acceptor.accept(stream)).await {
+        let handshake = Box::pin(tokio::time::timeout(
+            self.timeouts.header,
+            acceptor.accept(stream),
+        ));
+        let connection = match handshake.await {
             // NOTE: never zero-copy over TLS: sendfile would bypass encryption.
-            Ok(Ok(tls)) => self.run(tls, None, peer, watcher, activity).await,
-            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-        }
+            Ok(Ok(tls)) => self.connection(tls, None, peer, watcher, &activity),
+            Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+        };
+        self.run(connection, peer, activity).await;
     }
 
-    async fn run<I>(
+    /// hyper's connection over `io`, with the service that answers its
+    /// requests, boxed.
+    fn connection<I>(
         &self,
         io: I,
         zero_copy: Option<Arc<SendQueue>>,
         peer: SocketAddr,
         watcher: Watcher,
-        activity: Arc<Activity>,
-    ) where
+        activity: &Arc<Activity>,
+    ) -> Pin<Box<impl Future<Output = Result<(), BoxError>> + use<I>>>
+    where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let io = TokioIo::new(Coalesce::new(Tracked::new(io, Arc::clone(&activity))));
+        let io = TokioIo::new(Coalesce::new(Tracked::new(io, Arc::clone(activity))));
         let handler = Arc::clone(&self.handler);
-        let requests = Arc::clone(&activity);
+        let requests = Arc::clone(activity);
         let service = service_fn(move |request: Request<Incoming>| {
             let in_flight = requests.begin_request();
             // Zero-copy frames only on HTTP/1.x: HTTP/2 writes through its own framing.
@@ -197,7 +218,16 @@ impl Connections {
                 Ok::<_, Infallible>(response.map(|body| Guarded::new(body, in_flight)))
             }
         });
-        let connection = watcher.watch(self.builder.serve_connection(io, service).into_owned());
+        Box::pin(watcher.watch(self.builder.serve_connection(io, service).into_owned()))
+    }
+
+    /// Drives `connection` until it ends or its watchdog closes it.
+    async fn run(
+        &self,
+        connection: Pin<Box<impl Future<Output = Result<(), BoxError>>>>,
+        peer: SocketAddr,
+        activity: Arc<Activity>,
+    ) {
         tokio::select! {
             result = connection => if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
