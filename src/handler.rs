@@ -5,8 +5,9 @@
 //!    longer than [`MAX_TARGET`] is 414;
 //! 1. method gate: GET and HEAD are served, OPTIONS is answered, the rest get 405;
 //! 2. resolve: the path is decoded and refused if it could leave the root;
-//! 3. open: the file is opened and `fstat`ed through its handle (metadata only,
-//!    on the runtime thread);
+//! 3. open: the file is opened (or taken, still open, from the open-file
+//!    cache) and `fstat`ed through its handle (metadata only, on the runtime
+//!    thread);
 //!    with `--precompressed`, a sidecar (`file.br`, `.zst`, `.gz`) the client
 //!    accepts ([`crate::encoding`]) then replaces it as what is sent;
 //! 4. validators: ETag and Last-Modified from that metadata;

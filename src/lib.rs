@@ -1,10 +1,12 @@
 //! rangeserve: a static file server for resumable, byte-exact downloads.
 //!
 //! A request goes through these steps, once, top to bottom:
-//! 1. `server`: accept the connection, speak HTTP/1.1 or HTTP/2 (hyper);
+//! 1. `server`: accept the connection, speak HTTP/1.1 or HTTP/2 (hyper;
+//!    `conn` bounds its timeouts, `coalesce` batches HTTP/2 writes);
 //! 2. `handler`: gate the method (GET, HEAD; OPTIONS answered; others 405);
-//! 3. `resolve`: decode the path and open the file inside the root, reading
-//!    its metadata from the open handle;
+//! 3. `resolve`: decode the path and open the file inside the root (or take
+//!    it from `filecache`, which forgets it on any change), reading its
+//!    metadata from the open handle;
 //! 4. `conditional`: compute the validators (ETag, Last-Modified);
 //! 5. `range`: decide 200, 206 or 416 from the `Range` header;
 //! 6. `body`: stream the chosen bytes in bounded chunks, cutting the
