@@ -49,7 +49,13 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(server::run(config));
+    // NOTE: the server runs as a task on a worker thread, not on this one:
+    // accepting here handed each new connection to a worker, two thread
+    // wake-ups (a futex and an eventfd write) before its first byte.
+    let server = runtime.spawn(server::run(config));
+    let result = runtime
+        .block_on(server)
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     // NOTE: a blocking read still in flight must not hold the exit hostage.
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
