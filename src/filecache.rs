@@ -28,6 +28,9 @@
 //!
 //! The cache holds at most `capacity` entries (open file descriptors); when it
 //! is full it starts over, dropping the inotify instance and all its watches.
+//! Between requests the events are also read once a second, so a file that was
+//! deleted or replaced is closed (and its disk space freed) even if no request
+//! comes.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -40,6 +43,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 
 use crate::resolve::RequestPath;
+
+/// How often [`OpenFiles::sweep`] should run. Correctness never depends on
+/// it (every request drains the events first); it bounds how long a deleted
+/// or replaced file stays open while no request comes.
+pub const SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A file a request path named when it was cached.
 #[derive(Debug, Clone)]
@@ -147,6 +155,13 @@ impl OpenFiles {
         } else {
             Lookup::Miss
         }
+    }
+
+    /// Reads pending change events, closing the files they void, without
+    /// waiting for a request: a deleted file's space is freed only when its
+    /// last handle closes. Run about once a second ([`SWEEP`]).
+    pub fn sweep(&self) {
+        self.lock().drain();
     }
 
     /// The current point in history, to pass to [`OpenFiles::insert`]. Take it

@@ -194,7 +194,7 @@ pub struct Root {
     dir: File,
     path: PathBuf,
     follow_symlinks: bool,
-    files: Option<OpenFiles>,
+    files: Option<Arc<OpenFiles>>,
 }
 
 impl Root {
@@ -215,9 +215,11 @@ impl Root {
 
     /// Keeps up to `capacity` files open between requests
     /// ([`crate::filecache`]). Fails where inotify or `/proc` is unavailable.
-    pub fn cache_open_files(&mut self, capacity: usize) -> io::Result<()> {
-        self.files = Some(OpenFiles::new(&self.dir, capacity)?);
-        Ok(())
+    /// Returns the cache, for [`OpenFiles::sweep`].
+    pub fn cache_open_files(&mut self, capacity: usize) -> io::Result<Arc<OpenFiles>> {
+        let files = Arc::new(OpenFiles::new(&self.dir, capacity)?);
+        self.files = Some(Arc::clone(&files));
+        Ok(files)
     }
 
     /// Opens what `request` names, from the open-file cache when it has it

@@ -66,8 +66,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_or_else(connection_limit, |n| n as usize);
     if config.file_cache {
         // After connection_limit, which may raise the limit.
-        if let Err(e) = root.cache_open_files(file_cache_capacity()) {
-            tracing::warn!(error = %e, "cannot watch the folder for changes; files are not cached");
+        match root.cache_open_files(file_cache_capacity()) {
+            Ok(files) => {
+                tokio::spawn(async move {
+                    let mut every = tokio::time::interval(crate::filecache::SWEEP);
+                    loop {
+                        every.tick().await;
+                        files.sweep();
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the folder for changes; files are not cached");
+            }
         }
     }
     crate::banner::print(&config, tls.is_some(), &listener, local, max_connections)?;

@@ -135,3 +135,27 @@ fn no_file_cache_serves_the_same() {
     std::fs::rename(tmp, server.path().join("f.txt")).expect("rename");
     assert_eq!(body_of(&server, "/f.txt").1, b"two");
 }
+
+#[test]
+fn a_deleted_file_is_closed_without_waiting_for_a_request() {
+    // Its disk space is freed only when the last handle closes.
+    let server = Server::start(&[]);
+    let path = server.write("huge.iso", b"pretend this is 50 GB");
+    assert_eq!(body_of(&server, "/huge.iso").0, 200);
+    let held = || {
+        std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+            .expect("list the server's descriptors")
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .any(|target| target.to_string_lossy().contains("huge.iso"))
+    };
+    assert!(held(), "cached, so held open");
+    std::fs::remove_file(path).expect("remove");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while held() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still open 5 s after it was deleted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
