@@ -26,6 +26,11 @@
 //! 3. Local file systems only: inotify does not see changes made by another
 //!    machine (NFS, SMB, FUSE, 9p, virtiofs), so files elsewhere are not cached.
 //!
+//! One change sends no event: mounting a file system over a folder on the
+//! way. A cached file beneath that folder would still be served until any
+//! other change; `--no-file-cache` is for folders that get mounted over while
+//! being served.
+//!
 //! The cache holds at most `capacity` entries (open file descriptors); when it
 //! is full it starts over, dropping the inotify instance and all its watches.
 //! Between requests the events are also read once a second, so a file that was
