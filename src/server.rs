@@ -66,20 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_or_else(connection_limit, |n| n as usize);
     if config.file_cache {
         // After connection_limit, which may raise the limit.
-        match root.cache_open_files(file_cache_capacity()) {
-            Ok(files) => {
-                tokio::spawn(async move {
-                    let mut every = tokio::time::interval(crate::filecache::SWEEP);
-                    loop {
-                        every.tick().await;
-                        files.sweep();
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch the folder for changes; files are not cached");
-            }
-        }
+        cache_open_files(&mut root);
     }
     crate::banner::print(&config, tls.is_some(), &listener, local, max_connections)?;
     let slots = Arc::new(Semaphore::new(max_connections));
@@ -271,6 +258,25 @@ fn connection_limit() -> usize {
     usize::try_from(files.saturating_sub(RESERVE) / 2)
         .unwrap_or(1)
         .max(1)
+}
+
+/// Turns on the open-file cache of `root` (`filecache.rs`) and sweeps it
+/// once a second; without inotify, serves without it.
+fn cache_open_files(root: &mut Root) {
+    match root.cache_open_files(file_cache_capacity()) {
+        Ok(files) => {
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(crate::filecache::SWEEP);
+                loop {
+                    every.tick().await;
+                    files.sweep();
+                }
+            });
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the folder for changes; files are not cached");
+        }
+    }
 }
 
 /// Open files the cache may hold: a sixteenth of the open-file limit, at
