@@ -586,3 +586,43 @@ fn short(status: StatusCode, message: &str) -> Response<Content> {
         .body(Content::from(format!("{message}\n")))
         .expect("static headers are valid")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_media_types_match_a_fresh_lookup_whatever_the_case() {
+        let types = MediaTypes::default();
+        for name in [
+            "a.txt",
+            "b.TXT",
+            "c.js",
+            "d.iso",
+            "e.unknownext",
+            "noext",
+            "f.txt",
+        ] {
+            let path = Path::new(name);
+            assert_eq!(types.of(path), content_type(path), "{name}");
+            assert_eq!(types.of(path), content_type(path), "{name}, remembered");
+        }
+        assert_eq!(
+            types.of(Path::new("x.txt")),
+            HeaderValue::from_static("text/plain; charset=utf-8")
+        );
+    }
+
+    #[test]
+    fn media_types_stay_bounded() {
+        let types = MediaTypes::default();
+        for i in 0..MediaTypes::CAPACITY + 100 {
+            let _ = types.of(Path::new(&format!("f.ext{i}")));
+        }
+        let known = types
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert_eq!(known.len(), MediaTypes::CAPACITY);
+    }
+}
