@@ -135,16 +135,13 @@ fn help_groups_flags_under_headings_and_keeps_examples() {
 /// Starts the server on `dir` with `args` and returns it with the stdout
 /// lines up to and including the settings line (the last banner line).
 fn banner(dir: &std::path::Path, args: &[&str]) -> (Child, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rangeserve"))
-        .arg(dir)
-        .args(["--port", "0"])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start rangeserve");
+    let mut child = common::configure(
+        &mut Command::new(env!("CARGO_BIN_EXE_rangeserve")),
+        dir,
+        args,
+    )
+    .spawn()
+    .expect("start rangeserve");
     let stdout = child.stdout.take().expect("piped stdout");
     let (send, lines) = mpsc::channel();
     std::thread::spawn(move || {

@@ -8,6 +8,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// Adds to `command` (the binary, or a wrapper such as prlimit running it)
+/// what every test start needs: the folder, a free port, quiet logs, and
+/// stdout piped for the banner.
+pub fn configure<'c>(command: &'c mut Command, dir: &Path, args: &[&str]) -> &'c mut Command {
+    command
+        .arg(dir)
+        .args(["--port", "0"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+}
+
 /// A running `rangeserve`, killed by PID on drop.
 pub struct Server {
     child: Child,
@@ -42,14 +56,7 @@ impl Server {
     }
 
     fn spawn(mut command: Command, dir: tempfile::TempDir, args: &[&str]) -> Server {
-        let mut child = command
-            .arg(dir.path())
-            .args(["--port", "0"])
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+        let mut child = configure(&mut command, dir.path(), args)
             .spawn()
             .expect("start rangeserve");
         let stdout = child.stdout.take().expect("piped stdout");
