@@ -1,46 +1,51 @@
-//! The only Request → Response code.
+//! The only Request → Response code, and the one place that orchestrates a
+//! request.
 //!
 //! A request flows top to bottom, once:
 //! 0. framing: HTTP/1.1 needs exactly one Host (RFC 9112 §3.2); a target
 //!    longer than [`MAX_TARGET`] is 414;
 //! 1. method gate: GET and HEAD are served, OPTIONS is answered, the rest get 405;
-//! 2. resolve: the path is decoded and refused if it could leave the root;
+//! 2. resolve: the path is decoded and refused if it could leave the root
+//!    (`fs/path.rs`);
 //! 3. open: the file is opened (or taken, still open, from the open-file
-//!    cache) and `fstat`ed through its handle (metadata only, on the runtime
-//!    thread);
-//!    with `--precompressed`, a sidecar (`file.br`, `.zst`, `.gz`) the client
-//!    accepts ([`crate::encoding`]) then replaces it as what is sent;
-//! 4. validators: ETag and Last-Modified from that metadata;
-//! 5. range: the `Range` header decides 200, 206 or 416;
-//! 6. headers and body: the body streams the chosen slice of the open file.
+//!    cache) and `fstat`ed through its handle (`fs/root.rs`; metadata only,
+//!    on the runtime thread); with `--precompressed`, a sidecar (`file.br`,
+//!    `.zst`, `.gz`) the client accepts (`http/negotiate.rs`) then replaces
+//!    it as what is sent; a folder is listed (`listing/`);
+//! 4. preconditions: ETag and Last-Modified from that metadata, then the
+//!    conditional fields decide 304, 412 or go on (`http/conditional.rs`);
+//! 5. range: the `Range` header decides 200, 206 or 416 (`http/range.rs`);
+//! 6. headers and body: the body streams the chosen slices of the open file
+//!    (`body.rs`, which alone knows how the connection takes the bytes).
 //!
 //! Errors from resolving and opening become a status in [`refusal`], the one
 //! place that maps them.
 
-use std::borrow::Cow;
 use std::convert::Infallible;
-use std::ffi::OsStr;
 use std::fs::{File, Metadata};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::access::AccessLog;
-use crate::body::{self, Content, FileBody, ResponseBody, Segment, Snapshot};
-use crate::conditional::{self, Conditions, Outcome, Validators};
-use crate::cors::Cors;
-use crate::encoding::{self, Coding};
-use crate::listing;
-use crate::multipart::{self, Multipart};
-use crate::range::{self, ByteRange, RangeDecision};
-use crate::resolve::{self, RequestPath, ResolveError, Root, Target};
-use crate::zerocopy::SendQueue;
+use crate::body::{Content, Delivery, ResponseBody};
+use crate::fs::ResolveError;
+use crate::fs::path::{self, RequestPath};
+use crate::fs::root::{Root, Target};
+use crate::fs::snapshot::Snapshot;
+use crate::http::conditional::{self, ConditionalFields, Outcome, Validators};
+use crate::http::cors::Cors;
+use crate::http::fields;
+use crate::http::multipart::{self, Multipart, Segment};
+use crate::http::negotiate::{self, Coding};
+use crate::http::range::{self, RangeDecision};
+use crate::listing::Page;
+use crate::media_type::MediaTypes;
 
 const ALLOW: &str = "GET, HEAD, OPTIONS";
 
@@ -77,15 +82,15 @@ impl Handler {
     }
 
     /// Answers one request; every outcome, errors included, is a response.
-    /// `zero_copy` is the connection's sendfile queue, on plain HTTP/1.x.
+    /// `delivery` is how the connection takes file bytes (the server's choice).
     pub async fn handle(
         self: Arc<Self>,
         request: Request<Incoming>,
         peer: SocketAddr,
-        zero_copy: Option<Arc<SendQueue>>,
+        delivery: Delivery,
     ) -> Result<Response<ResponseBody>, Infallible> {
         let mut log = AccessLog::new(peer, &request);
-        let mut response = self.respond(&request, zero_copy).await;
+        let mut response = self.respond(&request, delivery).await;
         if let Some(cors) = &self.options.cors {
             cors.apply(request.headers(), response.headers_mut());
         }
@@ -93,11 +98,7 @@ impl Handler {
         Ok(response.map(|content| ResponseBody::new(content, log)))
     }
 
-    async fn respond<B>(
-        &self,
-        request: &Request<B>,
-        zero_copy: Option<Arc<SendQueue>>,
-    ) -> Response<Content> {
+    async fn respond<B>(&self, request: &Request<B>, delivery: Delivery) -> Response<Content> {
         // 0. Framing.
         if let Some(reason) = framing_error(request) {
             tracing::debug!(reason, "bad request framing");
@@ -140,7 +141,7 @@ impl Handler {
         // caches, and a round trip through the blocking pool (two thread
         // switches) cost far more: 6.5k vs 23.7k req/s for a 4 KiB file on one
         // pinned core (wrk -c 64). File bytes are never read here.
-        let target = resolve::decode(request.uri().path(), self.options.hidden)
+        let target = path::decode(request.uri().path(), self.options.hidden)
             .and_then(|path| self.root.open_target(&path).map(|target| (target, path)));
         let (file, meta, path) = match target {
             Ok((Target::File { file, meta, path }, _)) => (file, meta, path),
@@ -168,7 +169,7 @@ impl Handler {
         // original decided existence and keeps naming the media type.
         let mut representation = Representation {
             content_type: self.types.of(&path),
-            zero_copy,
+            delivery,
             coding: None,
             vary: self.options.precompressed,
             cache_control: self.options.cache_control.as_ref(),
@@ -185,15 +186,15 @@ impl Handler {
     }
 
     /// With `--precompressed`, the first sidecar of `path` that exists among
-    /// the codings the client prefers ([`encoding::preferred`]), opened
+    /// the codings the client prefers ([`negotiate::preferred`]), opened
     /// beneath the root like the file itself. A sidecar that cannot be opened
     /// is skipped (logged): the unencoded file is always a valid answer.
     fn sidecar<B>(&self, request: &Request<B>, path: &Path) -> Option<(Coding, File, Metadata)> {
         if !self.options.precompressed {
             return None;
         }
-        let accept = field(request.headers(), &header::ACCEPT_ENCODING);
-        for coding in encoding::preferred(accept.as_deref()) {
+        let accept = fields::joined(request.headers(), &header::ACCEPT_ENCODING);
+        for coding in negotiate::preferred(accept.as_deref()) {
             match self.root.open_sibling(path, coding.suffix()) {
                 Ok(Some((file, meta))) => return Some((coding, file, meta)),
                 Ok(None) => {}
@@ -225,38 +226,28 @@ impl Handler {
         })
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        let (mut entries, path) = match listed {
+        let (entries, path) = match listed {
             Ok(listed) => listed,
             Err(e) => return refusal(ResolveError::from(e), request),
         };
-        listing::sort_entries(&mut entries, listing::parse_sort(request.uri().query()));
-        let accept = request
-            .headers()
-            .get(header::ACCEPT)
-            .map(HeaderValue::as_bytes);
-        let (page, content_type) = if listing::wants_json(accept) {
-            (listing::render_json(&entries), "application/json")
-        } else {
-            let sort = listing::parse_sort(request.uri().query());
-            let page = listing::render_html(&path.display(true), &entries, sort, SystemTime::now());
-            (page, "text/html; charset=utf-8")
-        };
-        let mut builder = response(StatusCode::OK)
-            .header(header::CONTENT_TYPE, content_type)
-            .header(header::CONTENT_LENGTH, page.len())
-            .header(header::VARY, "Accept")
-            .header(header::CACHE_CONTROL, "no-cache")
-            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-        if content_type.starts_with("text/html") {
-            builder = builder.header(
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'",
-            );
+        let accept = request.headers().get(header::ACCEPT);
+        let json = negotiate::wants_json(accept.map(HeaderValue::as_bytes));
+        let display = path.display(true);
+        let page = Page::render(
+            entries,
+            &display,
+            request.uri().query(),
+            json,
+            SystemTime::now(),
+        );
+        let mut builder = response(StatusCode::OK).header(header::CONTENT_LENGTH, page.body.len());
+        for (name, value) in page.headers() {
+            builder = builder.header(name, value);
         }
         let content = if head {
             Content::Empty
         } else {
-            Content::from(page)
+            Content::from(page.body)
         };
         builder.body(content).expect("static headers are valid")
     }
@@ -267,8 +258,8 @@ impl Handler {
 struct Representation<'a> {
     /// The media type of the file the path names (a sidecar's too).
     content_type: HeaderValue,
-    /// Send file slices with sendfile through this queue (plain HTTP/1.x).
-    zero_copy: Option<Arc<SendQueue>>,
+    /// How the connection takes the file's bytes.
+    delivery: Delivery,
     /// The file is a precompressed sidecar in this coding.
     coding: Option<Coding>,
     /// Send `Vary: Accept-Encoding` (the answer depends on it).
@@ -277,8 +268,8 @@ struct Representation<'a> {
 }
 
 /// Steps 4 to 6 for an open regular file: `file` and `meta` are what is sent
-/// (the original or its sidecar).
-/// `Vary: Accept-Encoding` goes on every outcome (304, 412 and 416 included).
+/// (the original or its sidecar). One exit: `Vary: Accept-Encoding` goes on
+/// every outcome (304, 412 and 416 included).
 fn serve_file<B>(
     request: &Request<B>,
     file: Arc<File>,
@@ -286,7 +277,54 @@ fn serve_file<B>(
     head: bool,
     representation: &Representation<'_>,
 ) -> Response<Content> {
-    let mut response = serve_representation(request, file, meta, head, representation);
+    // 4. Validators and preconditions: a sidecar has its own, with the
+    // coding in the ETag.
+    let snapshot = Snapshot::of(meta);
+    let length = snapshot.len;
+    let mut validators = Validators::new(length, snapshot.modified, SystemTime::now());
+    if let Some(coding) = representation.coding {
+        validators = validators.for_coding(coding.token());
+    }
+    let fields = ConditionalFields::from_headers(request.headers());
+    let range = request.headers().get(header::RANGE);
+    let outcome = conditional::evaluate(&fields.conditions(), &validators, range.is_some());
+
+    let mut response = match outcome {
+        Outcome::NotModified => {
+            let mut builder = response(StatusCode::NOT_MODIFIED);
+            let headers = builder.headers_mut().expect("a fresh builder has headers");
+            cache_headers(headers, &validators, representation.cache_control);
+            builder
+                .body(Content::Empty)
+                .expect("validator headers are valid")
+        }
+        Outcome::PreconditionFailed => {
+            short(StatusCode::PRECONDITION_FAILED, "precondition failed")
+        }
+        Outcome::Proceed { range_applies } => {
+            // 5. Range, over the bytes sent (encoded ones for a sidecar).
+            let decision = match range {
+                Some(value) if range_applies => range::decide(value.as_bytes(), length),
+                _ => RangeDecision::Full,
+            };
+            // NOTE: several ranges of an encoded file would need a
+            // Content-Encoding per part, which multipart/byteranges has no
+            // agreed place for; the whole file is sent instead (ignoring a
+            // Range is always allowed, RFC 9110 §14.2). Single ranges, which
+            // resuming clients send, apply.
+            let decision = match decision {
+                RangeDecision::Partial(ranges)
+                    if ranges.len() > 1 && representation.coding.is_some() =>
+                {
+                    RangeDecision::Full
+                }
+                other => other,
+            };
+            // 6. Headers and body.
+            let source = (file, snapshot);
+            file_response(decision, source, head, &validators, representation)
+        }
+    };
     if representation.vary {
         response
             .headers_mut()
@@ -295,82 +333,31 @@ fn serve_file<B>(
     response
 }
 
-/// Steps 4 to 6 proper; see [`serve_file`].
-fn serve_representation<B>(
-    request: &Request<B>,
-    file: Arc<File>,
-    meta: &Metadata,
+/// Step 6: a 416, or a 200 or 206 with the file's body (empty for HEAD).
+fn file_response(
+    decision: RangeDecision,
+    (file, snapshot): (Arc<File>, Snapshot),
     head: bool,
+    validators: &Validators,
     representation: &Representation<'_>,
 ) -> Response<Content> {
-    let cache_control = representation.cache_control;
-    // 4. Validators and preconditions: a sidecar has its own, with the
-    // coding in the ETag.
-    let snapshot = Snapshot::of(meta);
-    let length = meta.len();
-    let mut validators = Validators::new(length, snapshot.modified, SystemTime::now());
-    if let Some(coding) = representation.coding {
-        validators = validators.for_coding(coding.token());
-    }
-    let headers = request.headers();
-    let fields = [
-        header::IF_MATCH,
-        header::IF_NONE_MATCH,
-        header::IF_MODIFIED_SINCE,
-        header::IF_UNMODIFIED_SINCE,
-        header::IF_RANGE,
-    ]
-    .map(|name| field(headers, &name));
-    let [
-        if_match,
-        if_none_match,
-        if_modified_since,
-        if_unmodified_since,
-        if_range,
-    ] = fields.each_ref().map(Option::as_deref);
-    let conditions = Conditions {
-        if_match,
-        if_none_match,
-        if_modified_since,
-        if_unmodified_since,
-        if_range,
-    };
-    let range = headers.get(header::RANGE);
-    let range_applies = match conditional::evaluate(&conditions, &validators, range.is_some()) {
-        Outcome::Proceed { range_applies } => range_applies,
-        Outcome::NotModified => {
-            let mut builder = response(StatusCode::NOT_MODIFIED);
-            let headers = builder.headers_mut().expect("a fresh builder has headers");
-            cache_headers(headers, &validators, cache_control);
-            return builder
-                .body(Content::Empty)
-                .expect("validator headers are valid");
-        }
-        Outcome::PreconditionFailed => {
-            return short(StatusCode::PRECONDITION_FAILED, "precondition failed");
+    let length = snapshot.len;
+    let ranges = match decision {
+        RangeDecision::Full => None,
+        RangeDecision::Partial(ranges) => Some(ranges),
+        RangeDecision::Unsatisfiable => {
+            let mut r = short(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
+            let unsatisfied = HeaderValue::try_from(range::unsatisfied_range(length))
+                .expect("a number is a valid header value");
+            r.headers_mut().insert(header::CONTENT_RANGE, unsatisfied);
+            r.headers_mut()
+                .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            return r;
         }
     };
-
-    // 5. Range, over the bytes sent (encoded ones for a sidecar).
-    let decision = match range {
-        Some(value) if range_applies => range::decide(value.as_bytes(), length),
-        _ => RangeDecision::Full,
-    };
-    // NOTE: several ranges of an encoded file would need a Content-Encoding
-    // per part, which multipart/byteranges has no agreed place for; the
-    // whole file is sent instead (ignoring a Range is always allowed,
-    // RFC 9110 §14.2). Single ranges, which resuming clients send, apply.
-    let decision = match decision {
-        RangeDecision::Partial(ranges) if ranges.len() > 1 && representation.coding.is_some() => {
-            RangeDecision::Full
-        }
-        other => other,
-    };
-
-    // 6. Headers and body.
     let mut builder = response(StatusCode::OK);
     let headers = builder.headers_mut().expect("a fresh builder has headers");
-    cache_headers(headers, &validators, cache_control);
+    cache_headers(headers, validators, representation.cache_control);
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(coding) = representation.coding {
         headers.insert(
@@ -379,24 +366,16 @@ fn serve_representation<B>(
         );
     }
     let content_type = representation.content_type.clone();
-    let segments = match decision {
-        RangeDecision::Full => {
-            headers.insert(header::CONTENT_TYPE, content_type);
-            vec![Segment::File {
-                offset: 0,
-                len: length,
-            }]
-        }
-        RangeDecision::Partial(ranges) => {
+    let segments = match ranges {
+        Some(ranges) => {
             builder = builder.status(StatusCode::PARTIAL_CONTENT);
             let headers = builder.headers_mut().expect("a fresh builder has headers");
             if let [r] = ranges.as_slice() {
+                let content_range = HeaderValue::try_from(r.content_range(length))
+                    .expect("numbers are a valid header value");
                 headers.insert(header::CONTENT_TYPE, content_type);
-                headers.insert(header::CONTENT_RANGE, content_range(r, length));
-                vec![Segment::File {
-                    offset: r.first,
-                    len: r.len(),
-                }]
+                headers.insert(header::CONTENT_RANGE, content_range);
+                vec![Segment::slice(r)]
             } else {
                 let part_type = content_type.to_str().unwrap_or("application/octet-stream");
                 let multipart = Multipart::new(&ranges, length, part_type, &multipart::boundary());
@@ -406,66 +385,19 @@ fn serve_representation<B>(
                 multipart.segments
             }
         }
-        RangeDecision::Unsatisfiable => {
-            let mut r = short(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
-            let unsatisfied = HeaderValue::try_from(format!("bytes */{length}"))
-                .expect("a number is a valid header value");
-            r.headers_mut().insert(header::CONTENT_RANGE, unsatisfied);
-            r.headers_mut()
-                .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-            return r;
+        None => {
+            headers.insert(header::CONTENT_TYPE, content_type);
+            vec![Segment::whole(length)]
         }
     };
     let body_length: u64 = segments.iter().map(Segment::len).sum();
     builder = builder.header(header::CONTENT_LENGTH, body_length);
-    let zero_copy = representation.zero_copy.clone();
-    let small = if zero_copy.is_some() {
-        body::SMALL_WITH_SENDFILE
-    } else {
-        body::SMALL
-    };
     let content = if head {
         Content::Empty
-    } else if let Some(bytes) = small_body(&file, snapshot, &segments, small) {
-        Content::Bytes(bytes)
     } else {
-        Content::File(FileBody::new(file, snapshot, segments, zero_copy))
+        Content::file(file, snapshot, segments, &representation.delivery)
     };
     builder.body(content).expect("file headers are valid")
-}
-
-/// A small single-slice body already in the page cache, read now so it leaves
-/// with the headers in one write and needs no trip to the blocking pool: on
-/// HTTP/2, which cannot use sendfile, that doubled the requests per second
-/// for a 4 KiB file (9.1k to 17.5k, h2load -c 64 -m 10, one pinned core).
-fn small_body(file: &File, snapshot: Snapshot, segments: &[Segment], limit: u64) -> Option<Bytes> {
-    match segments {
-        [Segment::File { offset, len }] if *len <= limit => {
-            body::read_cached(file, snapshot, *offset, *len)
-        }
-        _ => None,
-    }
-}
-
-/// A header field's value; several field lines are joined with `, ` as
-/// RFC 9110 §5.3 allows for list-based fields.
-fn field<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Option<Cow<'a, [u8]>> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next()?.as_bytes();
-    let Some(second) = values.next() else {
-        return Some(Cow::Borrowed(first));
-    };
-    let mut joined = first.to_vec();
-    for more in std::iter::once(second).chain(values) {
-        joined.extend_from_slice(b", ");
-        joined.extend_from_slice(more.as_bytes());
-    }
-    Some(Cow::Owned(joined))
-}
-
-fn content_range(r: &ByteRange, length: u64) -> HeaderValue {
-    HeaderValue::try_from(format!("bytes {}-{}/{length}", r.first, r.last))
-        .expect("numbers are a valid header value")
 }
 
 /// ETag, Last-Modified and the configured Cache-Control: on every file
@@ -497,52 +429,6 @@ fn framing_error<B>(request: &Request<B>) -> Option<&'static str> {
     }
 }
 
-/// Media types by file extension, worked out once per extension: the lookup
-/// and the formatting cost more than a hash of a few bytes.
-#[derive(Debug, Default)]
-struct MediaTypes {
-    known: std::sync::Mutex<std::collections::HashMap<Box<OsStr>, HeaderValue>>,
-}
-
-impl MediaTypes {
-    /// At most this many extensions are remembered; the rest are worked out
-    /// each time.
-    const CAPACITY: usize = 512;
-
-    fn of(&self, path: &Path) -> HeaderValue {
-        let Some(extension) = path.extension() else {
-            return content_type(path);
-        };
-        let mut known = self
-            .known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(value) = known.get(extension) {
-            return value.clone();
-        }
-        let value = content_type(path);
-        if known.len() < Self::CAPACITY {
-            known.insert(extension.into(), value.clone());
-        }
-        value
-    }
-}
-
-/// The media type from the file's extension; text gets `charset=utf-8`,
-/// unknown gets `application/octet-stream`.
-fn content_type(path: &Path) -> HeaderValue {
-    let Some(mime) = mime_guess::from_path(path).first() else {
-        return HeaderValue::from_static("application/octet-stream");
-    };
-    let text = mime.type_() == mime_guess::mime::TEXT || mime.subtype() == "javascript";
-    let value = if text && mime.get_param("charset").is_none() {
-        format!("{mime}; charset=utf-8")
-    } else {
-        mime.to_string()
-    };
-    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("application/octet-stream"))
-}
-
 /// Turns a reason a path does not lead to a file into a response: the one
 /// place that maps them. Client mistakes log at debug, faults at error.
 fn refusal<B>(err: ResolveError, request: &Request<B>) -> Response<Content> {
@@ -557,7 +443,7 @@ fn refusal<B>(err: ResolveError, request: &Request<B>) -> Response<Content> {
             tracing::debug!(path, "permission denied");
             short(StatusCode::FORBIDDEN, "forbidden")
         }
-        ResolveError::Io(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+        ResolveError::Busy(e) => {
             tracing::warn!(path, error = %e, "out of file descriptors");
             let mut r = short(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -585,44 +471,4 @@ fn short(status: StatusCode, message: &str) -> Response<Content> {
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
         .body(Content::from(format!("{message}\n")))
         .expect("static headers are valid")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remembered_media_types_match_a_fresh_lookup_whatever_the_case() {
-        let types = MediaTypes::default();
-        for name in [
-            "a.txt",
-            "b.TXT",
-            "c.js",
-            "d.iso",
-            "e.unknownext",
-            "noext",
-            "f.txt",
-        ] {
-            let path = Path::new(name);
-            assert_eq!(types.of(path), content_type(path), "{name}");
-            assert_eq!(types.of(path), content_type(path), "{name}, remembered");
-        }
-        assert_eq!(
-            types.of(Path::new("x.txt")),
-            HeaderValue::from_static("text/plain; charset=utf-8")
-        );
-    }
-
-    #[test]
-    fn media_types_stay_bounded() {
-        let types = MediaTypes::default();
-        for i in 0..MediaTypes::CAPACITY + 100 {
-            let _ = types.of(Path::new(&format!("f.ext{i}")));
-        }
-        let known = types
-            .known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        assert_eq!(known.len(), MediaTypes::CAPACITY);
-    }
 }

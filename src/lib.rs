@@ -1,42 +1,60 @@
 //! rangeserve: a static file server for resumable, byte-exact downloads.
 //!
 //! A request goes through these steps, once, top to bottom:
-//! 1. `server`: accept the connection, speak HTTP/1.1 or HTTP/2 (hyper;
-//!    `conn` bounds its timeouts, `coalesce` batches HTTP/2 writes);
+//! 1. `server`: accept the connection, speak HTTP/1.1 or HTTP/2 (hyper),
+//!    over the byte layers of `net/` (`conn` bounds its timeouts, `coalesce`
+//!    batches HTTP/2 writes, `zerocopy` sends file slices with sendfile,
+//!    `tls` encrypts);
 //! 2. `handler`: gate the method (GET, HEAD; OPTIONS answered; others 405);
-//! 3. `resolve`: decode the path and open the file inside the root (or take
-//!    it from `filecache`, which forgets it on any change), reading its
-//!    metadata from the open handle;
-//! 4. `conditional`: compute the validators (ETag, Last-Modified);
-//! 5. `range`: decide 200, 206 or 416 from the `Range` header;
-//! 6. `body`: stream the chosen bytes in bounded chunks, cutting the
-//!    connection if the file changes underneath; on plain HTTP/1.x the
-//!    chunks are sent with sendfile (`zerocopy`);
+//! 3. `fs/`: decode the path (`path`) and open the file inside the root
+//!    (`root`, or take it from `filecache`, which forgets it on any change),
+//!    reading its metadata from the open handle; a folder's entries come
+//!    from `entries` and are rendered by `listing/`;
+//! 4. `http/conditional`: compute the validators (ETag, Last-Modified) and
+//!    evaluate the preconditions;
+//! 5. `http/range`: decide 200, 206 or 416 from the `Range` header
+//!    (`http/multipart` lays out several ranges);
+//! 6. `body`: stream the chosen bytes, cutting the connection if the file
+//!    changes underneath (`fs/snapshot`);
 //! 7. `access`: log one line when the body is done.
 //!
-//! The pure steps (`range`, `conditional`, `resolve::decode`) are public so
-//! tests and fuzz targets can reach them; the rest is wiring.
+//! # The layers, and the rules that keep them apart
+//!
+//! ```text
+//! main.rs, cli/      the command line → Config, banner, man page, logging
+//! server.rs          bind, accept, connection settings, graceful stop
+//! handler.rs         the one place that orchestrates a request (steps above)
+//! body.rs access.rs media_type.rs   what the handler assembles a response from
+//! http/              pure HTTP semantics: range, conditional, negotiate,
+//!                    multipart, cors, fields (header-field syntax)
+//! fs/                files: path, root, filecache, entries, snapshot
+//! net/               connections and bytes: conn, coalesce, zerocopy, tls
+//! listing/           folder pages: sorting, html, json, calendar
+//! ```
+//!
+//! - `http/` is pure: it imports nothing from `fs/`, `net/` or `listing/`,
+//!   touches no socket and no disk, and everything in it has unit and
+//!   property tests.
+//! - `fs/` imports nothing from `http/`; it owns every file descriptor the
+//!   server opens (the listening and connected sockets aside).
+//! - `net/` knows connections and bytes, not files or HTTP semantics.
+//! - `handler.rs` is the one place that orchestrates a request, top to
+//!   bottom, in numbered steps; nothing imports it but `server.rs`.
+//! - No two modules import each other.
+//!
+//! The pure parts (`http/`, `fs::path`) are public so tests and fuzz targets
+//! can reach them; the rest is wiring.
 
 mod access;
-mod banner;
-pub mod body;
+mod body;
 pub mod cli;
-mod coalesce;
-pub mod conditional;
-mod conn;
-mod cors;
-pub mod docs;
-pub mod encoding;
-mod filecache;
+pub mod fs;
 mod handler;
-pub mod listing;
-pub mod logging;
-pub mod multipart;
-pub mod range;
-pub mod resolve;
+pub mod http;
+mod listing;
+mod media_type;
+mod net;
 mod server;
-pub mod tls;
-mod zerocopy;
 
 use std::time::Duration;
 

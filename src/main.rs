@@ -8,10 +8,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = rangeserve::cli::Cli::parse();
     // NOTE: before `run`, which checks DIR: the documents need no folder.
-    let result = match rangeserve::docs::requested(&cli) {
-        Some(doc) => rangeserve::docs::write(doc, &mut std::io::stdout().lock()),
+    let result = match rangeserve::cli::docs::requested(&cli) {
+        Some(doc) => rangeserve::cli::docs::write(doc, &mut std::io::stdout().lock()),
         None => {
-            rangeserve::logging::init(cli.log_format, cli.quiet);
+            rangeserve::cli::logging::init(cli.log_format, cli.quiet);
             rangeserve::run(cli)
         }
     };

@@ -24,12 +24,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use crate::body::Delivery;
 use crate::cli::Config;
-use crate::coalesce::Coalesce;
-use crate::conn::{self, Activity, Guarded, Timeouts, Tracked};
+use crate::fs::root::Root;
 use crate::handler::{Handler, Options};
-use crate::resolve::Root;
-use crate::zerocopy::{SendQueue, ZeroCopyIo};
+use crate::net::coalesce::Coalesce;
+use crate::net::conn::{self, Activity, Guarded, Timeouts, Tracked};
+use crate::net::zerocopy::{self, SendQueue, ZeroCopyIo};
 
 /// What hyper-util's connections fail with.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -48,7 +49,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the bound address")?;
     let tls = match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        (Some(cert), Some(key)) => Some(crate::net::tls::acceptor(cert, key)?),
         _ => None,
     };
     let mut root = Root::open(config.root.clone(), config.follow_symlinks)
@@ -68,7 +69,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         // After connection_limit, which may raise the limit.
         cache_open_files(&mut root);
     }
-    crate::banner::print(&config, tls.is_some(), &listener, local, max_connections)?;
+    crate::cli::banner::print(&config, tls.is_some(), &listener, local, max_connections)?;
     let slots = Arc::new(Semaphore::new(max_connections));
     tracing::info!(max_connections, "accepting connections");
     let connections = Arc::new(Connections {
@@ -130,14 +131,12 @@ fn builder(config: &Config) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // NOTE: hyper's header-read timer also runs on idle keep-alive
     // connections; conn::watchdog enforces header, idle and send timeouts.
-    builder
-        .http1()
+    let mut http1 = builder.http1();
+    http1
         .timer(TokioTimer::new())
         .header_read_timeout(None)
-        .max_buf_size(config.max_header_size as usize)
-        // NOTE: queue body buffers rather than copy them: zero-copy
-        // placeholders must reach ZeroCopyIo as they are (zerocopy.rs).
-        .writev(true);
+        .max_buf_size(config.max_header_size as usize);
+    zerocopy::configure_http1(&mut http1);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -169,8 +168,12 @@ impl Connections {
         let Some(acceptor) = &self.tls else {
             let queue = Arc::new(SendQueue::default());
             let socket = ZeroCopyIo::new(stream, Arc::clone(&queue));
-            let zero_copy = self.sendfile.then_some(queue);
-            let connection = self.connection(socket, zero_copy, peer, watcher, &activity);
+            let delivery = if self.sendfile {
+                Delivery::zero_copy(queue)
+            } else {
+                Delivery::copied()
+            };
+            let connection = self.connection(socket, delivery, peer, watcher, &activity);
             return self.run(connection, peer, activity).await;
         };
         // The handshake is part of the request head: same deadline.
@@ -180,7 +183,7 @@ impl Connections {
         ));
         let connection = match handshake.await {
             // NOTE: never zero-copy over TLS: sendfile would bypass encryption.
-            Ok(Ok(tls)) => self.connection(tls, None, peer, watcher, &activity),
+            Ok(Ok(tls)) => self.connection(tls, Delivery::copied(), peer, watcher, &activity),
             Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
             Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
         };
@@ -192,7 +195,7 @@ impl Connections {
     fn connection<I>(
         &self,
         io: I,
-        zero_copy: Option<Arc<SendQueue>>,
+        delivery: Delivery,
         peer: SocketAddr,
         watcher: Watcher,
         activity: &Arc<Activity>,
@@ -206,13 +209,14 @@ impl Connections {
         let service = service_fn(move |request: Request<Incoming>| {
             let in_flight = requests.begin_request();
             // Zero-copy frames only on HTTP/1.x: HTTP/2 writes through its own framing.
-            let zero_copy = zero_copy
-                .as_ref()
-                .filter(|_| matches!(request.version(), Version::HTTP_10 | Version::HTTP_11))
-                .map(Arc::clone);
+            let delivery = if matches!(request.version(), Version::HTTP_10 | Version::HTTP_11) {
+                delivery.clone()
+            } else {
+                Delivery::copied()
+            };
             let handler = Arc::clone(&handler);
             async move {
-                let response = handler.handle(request, peer, zero_copy).await?;
+                let response = handler.handle(request, peer, delivery).await?;
                 Ok::<_, Infallible>(response.map(|body| Guarded::new(body, in_flight)))
             }
         });
@@ -260,13 +264,13 @@ fn connection_limit() -> usize {
         .max(1)
 }
 
-/// Turns on the open-file cache of `root` (`filecache.rs`) and sweeps it
+/// Turns on the open-file cache of `root` (`fs/filecache.rs`) and sweeps it
 /// once a second; without inotify, serves without it.
 fn cache_open_files(root: &mut Root) {
     match root.cache_open_files(file_cache_capacity()) {
         Ok(files) => {
             tokio::spawn(async move {
-                let mut every = tokio::time::interval(crate::filecache::SWEEP);
+                let mut every = tokio::time::interval(crate::fs::SWEEP);
                 loop {
                     every.tick().await;
                     files.sweep();

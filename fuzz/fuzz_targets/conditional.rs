@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use rangeserve::conditional::{Conditions, Outcome, Validators, evaluate};
+use rangeserve::http::conditional::{Conditions, Outcome, Validators, evaluate};
 
 /// One header field value.
 #[derive(Arbitrary, Debug)]

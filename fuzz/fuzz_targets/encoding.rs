@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rangeserve::encoding::{AcceptEncoding, preferred};
+use rangeserve::http::negotiate::{AcceptEncoding, preferred};
 
 fuzz_target!(|field: &[u8]| {
     let parsed = AcceptEncoding::parse(field);

@@ -13,7 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rangeserve::range::{ByteRange, COALESCE_GAP, MAX_RANGES, RangeDecision, decide};
+use rangeserve::http::range::{ByteRange, COALESCE_GAP, MAX_RANGES, RangeDecision, decide};
 
 fuzz_target!(|data: &[u8]| {
     let split = data.len().min(8);

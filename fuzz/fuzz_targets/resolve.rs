@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Component;
 
 use libfuzzer_sys::fuzz_target;
-use rangeserve::resolve::{RequestPath, decode};
+use rangeserve::fs::path::{RequestPath, decode};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(path) = std::str::from_utf8(data) else {

@@ -1,9 +1,12 @@
-//! Accept-Encoding (RFC 9110 §12.5.3) → which precompressed sidecar to try.
+//! Content negotiation (RFC 9110 §12.5): which precompressed sidecar to try
+//! (Accept-Encoding) and whether a folder listing goes out as JSON (Accept).
 //!
-//! Pure: it parses the field and returns the content codings worth trying,
-//! best first; the handler opens `file.ext.br`, `.zst` or `.gz` in that order
-//! and serves the first that exists. It never compresses anything and does
-//! not open files (`resolve.rs` does).
+//! Pure: it parses the fields and returns decisions; the handler opens
+//! `file.ext.br`, `.zst` or `.gz` in the order given here and serves the
+//! first that exists. It never compresses anything and does not open files
+//! (`fs/root.rs` does).
+
+use super::fields::{self, FULL, Weight};
 
 /// A content coding rangeserve can serve from a sidecar file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,11 +39,6 @@ impl Coding {
     }
 }
 
-/// A weight in thousandths: `q=0.5` is 500 (RFC 9110 §12.4.2).
-pub type Weight = u16;
-
-const FULL: Weight = 1000;
-
 /// A parsed Accept-Encoding field: each valid member's coding (lowercase)
 /// and weight, in the order sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,15 +59,15 @@ impl AcceptEncoding {
     /// 4. A coding listed twice keeps its first weight.
     pub fn parse(field: &[u8]) -> Self {
         let mut members: Vec<(String, Weight)> = Vec::new();
-        for member in field.split(|&b| b == b',') {
+        for member in fields::list(field) {
             let mut parts = member.split(|&b| b == b';');
-            let coding = trim(parts.next().unwrap_or_default());
-            if coding.is_empty() || !coding.iter().all(|&b| is_tchar(b)) {
+            let coding = fields::trim(parts.next().unwrap_or_default());
+            if !fields::is_token(coding) {
                 continue;
             }
             let mut weight = Some(FULL);
             for param in parts {
-                weight = weight.and_then(|_| parse_weight(trim(param)));
+                weight = weight.and_then(|_| fields::weight_param(fields::trim(param)));
             }
             let Some(weight) = weight else { continue };
             let mut coding = String::from_utf8_lossy(coding).to_ascii_lowercase();
@@ -129,43 +127,45 @@ pub fn preferred(field: Option<&[u8]>) -> Vec<Coding> {
     field.map_or_else(Vec::new, |f| AcceptEncoding::parse(f).preferred())
 }
 
-/// `q=qvalue` (RFC 9110 §12.4.2): `0[.ddd]` or `1[.000]`, `q` in any case.
-fn parse_weight(param: &[u8]) -> Option<Weight> {
-    let value = match param {
-        [b'q' | b'Q', b'=', value @ ..] => value,
-        _ => return None,
+/// Whether an `Accept` header (RFC 9110 §12.5.1) prefers JSON to HTML: it
+/// lists `application/json` with a weight above 0, and `text/html` not at
+/// all or with a lower weight.
+///
+/// Wildcards count for neither, so a browser (`text/html,…,*/*;q=0.8`) and
+/// a bare `*/*` get HTML. A header that is not UTF-8, or a media range with
+/// a malformed weight, counts as not asking for JSON.
+pub fn wants_json(accept: Option<&[u8]>) -> bool {
+    let Some(accept) = accept.filter(|a| std::str::from_utf8(a).is_ok()) else {
+        return false;
     };
-    let (int, frac) = match value {
-        [int, b'.', frac @ ..] => (*int, frac),
-        [int] => (*int, &[][..]),
-        _ => return None,
-    };
-    if frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
-        return None;
+    let (mut json, mut html) = (None::<Weight>, None::<Weight>);
+    for range in fields::list(accept) {
+        let mut parts = range.split(|&b| b == b';');
+        let media = fields::trim(parts.next().unwrap_or_default());
+        let mut weight = Some(FULL);
+        for param in parts {
+            if let Some(eq) = param.iter().position(|&b| b == b'=') {
+                if fields::trim(&param[..eq]).eq_ignore_ascii_case(b"q") {
+                    weight = fields::qvalue(fields::trim(&param[eq + 1..]));
+                }
+            }
+        }
+        let Some(weight) = weight else {
+            continue;
+        };
+        let slot = if media.eq_ignore_ascii_case(b"application/json") {
+            &mut json
+        } else if media.eq_ignore_ascii_case(b"text/html") {
+            &mut html
+        } else {
+            continue;
+        };
+        *slot = Some(slot.map_or(weight, |w| w.max(weight)));
     }
-    let thousandths = frac
-        .iter()
-        .chain(std::iter::repeat(&b'0'))
-        .take(3)
-        .fold(0, |acc, d| acc * 10 + Weight::from(d - b'0'));
-    match int {
-        b'0' => Some(thousandths),
-        b'1' if thousandths == 0 => Some(FULL),
-        _ => None,
+    match json {
+        Some(json) => json > 0 && html.is_none_or(|html| html < json),
+        None => false,
     }
-}
-
-/// `tchar` (RFC 9110 §5.6.2), with `*` for the wildcard.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// Trims optional whitespace (SP and HTAB, RFC 9110 §5.6.3).
-fn trim(s: &[u8]) -> &[u8] {
-    let ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = s.iter().position(|b| !ows(b)).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
-    &s[start..end]
 }
 
 #[cfg(test)]
@@ -229,7 +229,36 @@ mod tests {
         assert_eq!(AcceptEncoding::parse(b"identity;q=0").weight("identity"), 0);
     }
 
+    #[test]
+    fn wants_json_only_when_json_beats_html() {
+        let yes = |h: &str| wants_json(Some(h.as_bytes()));
+        assert!(!wants_json(None));
+        assert!(!yes(""));
+        assert!(!yes("*/*"));
+        assert!(!yes(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        assert!(yes("application/json"));
+        assert!(yes("Application/JSON"));
+        assert!(yes("application/json, */*;q=0.5"));
+        assert!(yes("text/html;q=0.5, application/json"));
+        assert!(yes("application/json;q=0.9, text/html;q=0.8"));
+        assert!(!yes("application/json;q=0.8, text/html;q=0.8"));
+        assert!(!yes("application/json, text/html"));
+        assert!(!yes("application/json;q=0"));
+        assert!(!yes("application/json;q=0.000"));
+        assert!(!yes("application/json;q=2"));
+        assert!(!yes("application/json;q=banana"));
+        assert!(yes("application/json ; charset=utf-8 ; q=1.000"));
+        assert!(!wants_json(Some(b"application/json\xff")));
+    }
+
     proptest! {
+        #[test]
+        fn wants_json_never_panics(accept in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = wants_json(Some(&accept));
+        }
+
         #[test]
         fn any_field_parses_without_panicking(field in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = preferred(Some(&field));

@@ -8,7 +8,12 @@
 //! It does not own the `Range` header itself (`range.rs`), only whether
 //! If-Range lets it apply.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hyper::header::{self, HeaderMap};
+
+use super::fields::{self, trim, trim_start};
 
 /// The validators of one version of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +70,45 @@ pub struct Conditions<'a> {
     pub if_modified_since: Option<&'a [u8]>,
     pub if_unmodified_since: Option<&'a [u8]>,
     pub if_range: Option<&'a [u8]>,
+}
+
+/// The conditional fields taken from a request's headers: borrowed, unless
+/// a field came on several lines and had to be joined. [`Self::conditions`]
+/// lends them as [`Conditions`].
+#[derive(Debug)]
+pub struct ConditionalFields<'a>([Option<Cow<'a, [u8]>>; 5]);
+
+impl<'a> ConditionalFields<'a> {
+    /// The five conditional fields of `headers` (RFC 9110 §13.1).
+    pub fn from_headers(headers: &'a HeaderMap) -> Self {
+        ConditionalFields(
+            [
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+                header::IF_MODIFIED_SINCE,
+                header::IF_UNMODIFIED_SINCE,
+                header::IF_RANGE,
+            ]
+            .map(|name| fields::joined(headers, &name)),
+        )
+    }
+
+    pub fn conditions(&self) -> Conditions<'_> {
+        let [
+            if_match,
+            if_none_match,
+            if_modified_since,
+            if_unmodified_since,
+            if_range,
+        ] = self.0.each_ref().map(Option::as_deref);
+        Conditions {
+            if_match,
+            if_none_match,
+            if_modified_since,
+            if_unmodified_since,
+            if_range,
+        }
+    }
 }
 
 /// What the preconditions of a GET or HEAD decide.
@@ -228,21 +272,6 @@ fn if_range_holds(field: &[u8], v: &Validators) -> bool {
 fn parse_date(field: &[u8]) -> Option<SystemTime> {
     let text = std::str::from_utf8(trim(field)).ok()?;
     httpdate::parse_http_date(text).ok()
-}
-
-fn trim_start(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    s
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let mut s = trim_start(s);
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 /// HTTP dates have whole seconds (RFC 9110 §5.6.7).
@@ -495,6 +524,20 @@ mod tests {
         assert_eq!(ir(LM_ASCTIME), proceed(true));
         assert_eq!(ir(BEFORE), proceed(false));
         assert_eq!(ir(AFTER), proceed(false));
+    }
+
+    #[test]
+    fn fields_on_several_lines_are_joined_before_evaluation() {
+        use hyper::header::HeaderValue;
+        let mut headers = HeaderMap::new();
+        headers.append(header::IF_NONE_MATCH, HeaderValue::from_static("\"x\""));
+        headers.append(header::IF_NONE_MATCH, HeaderValue::from_static(TAG));
+        headers.append(header::IF_RANGE, HeaderValue::from_static("\"stale\""));
+        let fields = ConditionalFields::from_headers(&headers);
+        let c = fields.conditions();
+        assert_eq!(c.if_match, None);
+        assert_eq!(c.if_range, Some(&b"\"stale\""[..]));
+        assert_eq!(eval(c), Outcome::NotModified);
     }
 
     #[test]

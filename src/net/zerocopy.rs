@@ -9,18 +9,26 @@
 //! with sendfile(2) instead. hyper still does the framing, the Content-Length
 //! accounting and keep-alive; the kernel moves the bytes.
 //!
+//! It knows file descriptors and byte counts, not files or HTTP: a slice's
+//! [`Source`] lends the descriptor and says, after each sendfile, whether
+//! the bytes sent are still the ones promised (`body.rs` implements it with
+//! the file's snapshot).
+//!
 //! NOTE: the invariants this rests on, and what would break without them:
-//! - Placeholders only reach [`ZeroCopyIo`]: the handler uses them only for
-//!   requests carrying the connection's queue as an extension, which the
-//!   server adds to HTTP/1.x requests on plain TCP connections, never to
-//!   HTTP/2 ones.
-//! - hyper queues body buffers instead of copying them (`writev(true)`): a
-//!   copied placeholder would send zeros. Every test that compares bytes
-//!   guards this.
+//! - Placeholders only reach [`ZeroCopyIo`]: the server hands a connection's
+//!   queue to the bodies of HTTP/1.x requests on plain TCP connections only,
+//!   never to HTTP/2 or TLS ones.
+//! - hyper queues body buffers instead of copying them into its own write
+//!   buffer. That is what hyper does with `writev(true)` ([`configure_http1`],
+//!   the one place that sets it), but hyper's API does not promise it: a
+//!   copied placeholder would send zeros. The test
+//!   `hyper_hands_placeholders_to_the_socket_as_they_are` below fails loudly
+//!   if a hyper upgrade changes it, and every black-box test that compares
+//!   bytes guards it too.
 //! - HTTP/1 writes one response at a time, in order, so the queue's front is
 //!   always the slice of the placeholder being written; a mismatch ends the
 //!   connection instead of sending wrong bytes.
-//! - After each sendfile the file is `fstat`ed like every read chunk: a
+//! - After each sendfile the source is verified like every read chunk: a
 //!   changed or truncated file cuts the connection.
 //!
 //! sendfile runs on the runtime thread, inside tokio's readiness handling;
@@ -29,17 +37,30 @@
 //! from the blocking pool first so readahead usually has the pages in memory.
 
 use std::collections::VecDeque;
-use std::fs::File;
+use std::fmt::Debug;
 use std::io;
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::TcpStream;
 
-use crate::body::Snapshot;
+/// What a file slice is sent from: a descriptor sendfile can read, and the
+/// check that the bytes sent so far are still the ones the response promised.
+pub trait Source: AsFd + Debug + Send + Sync {
+    /// Called after each sendfile that sent bytes; an error cuts the connection.
+    fn verify(&self) -> io::Result<()>;
+}
+
+/// Sets what zero-copy bodies need of hyper's HTTP/1 connections: body
+/// buffers queued for a vectored write as they are, never copied into
+/// hyper's own buffer (see the module's NOTE).
+pub fn configure_http1<E>(http1: &mut hyper_util::server::conn::auto::Http1Builder<'_, E>) {
+    http1.writev(true);
+}
 
 /// The largest placeholder frame, and so the most one sendfile call sends.
 pub const FRAME: usize = 4 << 20;
@@ -65,10 +86,9 @@ fn is_placeholder(buf: &[u8]) -> bool {
 /// A slice of an open file waiting to be sent.
 #[derive(Debug)]
 struct FileSlice {
-    file: Arc<File>,
+    source: Arc<dyn Source>,
     offset: u64,
     len: u64,
-    snapshot: Snapshot,
 }
 
 /// The file slices behind the placeholders hyper will write on one
@@ -77,14 +97,13 @@ struct FileSlice {
 pub struct SendQueue(Mutex<VecDeque<FileSlice>>);
 
 impl SendQueue {
-    /// Queues `len` bytes of `file` from `offset` and returns the placeholder
-    /// frame that stands for them. `len` must be at most [`FRAME`].
-    pub fn push(&self, file: &Arc<File>, offset: u64, len: usize, snapshot: Snapshot) -> Bytes {
+    /// Queues `len` bytes of `source` from `offset` and returns the
+    /// placeholder frame that stands for them. `len` must be at most [`FRAME`].
+    pub fn push(&self, source: Arc<dyn Source>, offset: u64, len: usize) -> Bytes {
         let slice = FileSlice {
-            file: Arc::clone(file),
+            source,
             offset,
             len: len as u64,
-            snapshot,
         };
         if len >= PREFETCH_MIN {
             prefetch(&slice);
@@ -100,10 +119,10 @@ impl SendQueue {
 /// Asks the kernel to start reading the slice into the page cache, from the
 /// blocking pool; a hint only, so its result does not matter.
 fn prefetch(slice: &FileSlice) {
-    let (file, offset, len) = (Arc::clone(&slice.file), slice.offset, slice.len);
+    let (source, offset, len) = (Arc::clone(&slice.source), slice.offset, slice.len);
     tokio::task::spawn_blocking(move || {
         let len = std::num::NonZeroU64::new(len);
-        let _ = rustix::fs::fadvise(&*file, offset, len, rustix::fs::Advice::WillNeed);
+        let _ = rustix::fs::fadvise(source.as_fd(), offset, len, rustix::fs::Advice::WillNeed);
     });
 }
 
@@ -138,7 +157,7 @@ impl ZeroCopyIo {
             ready!(self.stream.poll_write_ready(cx))?;
             let mut offset = slice.offset;
             let sent = self.stream.try_io(Interest::WRITABLE, || {
-                rustix::fs::sendfile(&self.stream, &*slice.file, Some(&mut offset), count)
+                rustix::fs::sendfile(&self.stream, slice.source.as_fd(), Some(&mut offset), count)
                     .map_err(io::Error::from)
             });
             match sent {
@@ -149,11 +168,7 @@ impl ZeroCopyIo {
                     )));
                 }
                 Ok(n) => {
-                    if Snapshot::of(&slice.file.metadata()?) != slice.snapshot {
-                        return Poll::Ready(Err(io::Error::other(
-                            "the file changed while being sent",
-                        )));
-                    }
+                    slice.source.verify()?;
                     slice.offset += n as u64;
                     slice.len -= n as u64;
                     if slice.len == 0 {
@@ -169,13 +184,7 @@ impl ZeroCopyIo {
 }
 
 impl AsyncRead for ZeroCopyIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
-    }
+    forward!(read: stream);
 }
 
 impl AsyncWrite for ZeroCopyIo {
@@ -210,18 +219,116 @@ impl AsyncWrite for ZeroCopyIo {
         true
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
+    forward!(flush_and_shutdown: stream);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::convert::Infallible;
+    use std::io::Write;
+
+    use http_body::Frame;
+    use hyper::Response;
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const LEN: usize = 4096;
+
+    #[derive(Debug)]
+    struct TestSource(std::fs::File);
+
+    impl AsFd for TestSource {
+        fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+            self.0.as_fd()
+        }
+    }
+
+    impl Source for TestSource {
+        fn verify(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A body of one frame.
+    struct One(Option<Bytes>);
+
+    impl http_body::Body for One {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Ready(self.get_mut().0.take().map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    fn file_bytes() -> Vec<u8> {
+        (b'a'..=b'z').cycle().take(LEN).collect()
+    }
+
+    /// The body a client receives when hyper's HTTP/1 connection over
+    /// [`ZeroCopyIo`] sends one placeholder for a file's bytes, with hyper
+    /// set up by [`configure_http1`] or, as a control, told to copy.
+    async fn served_body(configured: bool) -> Vec<u8> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let mut file = tempfile::tempfile().expect("temp file");
+        file.write_all(&file_bytes()).expect("write");
+        let source: Arc<dyn Source> = Arc::new(TestSource(file));
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accept");
+            let queue = Arc::new(SendQueue::default());
+            let io = ZeroCopyIo::new(stream, Arc::clone(&queue));
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            if configured {
+                configure_http1(&mut builder.http1());
+            } else {
+                builder.http1().writev(false);
+            }
+            let service = service_fn(move |_| {
+                let frame = queue.push(Arc::clone(&source), 0, LEN);
+                let response = Response::builder()
+                    .header("content-length", LEN)
+                    .body(One(Some(frame)))
+                    .expect("valid response");
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let _ = builder.serve_connection(TokioIo::new(io), service).await;
+        });
+        let mut client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut response = Vec::new();
+        client.read_to_end(&mut response).await.expect("response");
+        server.await.expect("server task");
+        let start = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("end of head")
+            + 4;
+        response[start..].to_vec()
+    }
+
+    /// NOTE: the assumption zero-copy rests on. If this fails after a hyper
+    /// upgrade, hyper no longer hands queued body buffers to the socket as
+    /// they are, and sendfile bodies would send zeros: serve with
+    /// `--no-sendfile` semantics (copy) until it is fixed.
+    #[tokio::test]
+    async fn hyper_hands_placeholders_to_the_socket_as_they_are() {
+        assert_eq!(served_body(true).await, file_bytes());
+        // The control: a copied placeholder is the static region's zeros,
+        // so the check above would see it.
+        assert_eq!(served_body(false).await, vec![0u8; LEN]);
+    }
 
     #[test]
     fn placeholders_are_recognised_by_address_only() {

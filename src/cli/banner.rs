@@ -19,7 +19,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::cli::Config;
-use crate::cors::Cors;
+use crate::http::cors::Cors;
 
 /// At most this many `also at` lines; a host with hundreds of addresses
 /// (containers, VPNs) gets a count instead of a screenful.

@@ -47,7 +47,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 
-use crate::resolve::RequestPath;
+use super::path::RequestPath;
 
 /// How often [`OpenFiles::sweep`] should run. Correctness never depends on
 /// it (every request drains the events first); it bounds how long a deleted
@@ -76,7 +76,7 @@ pub enum Lookup {
 /// A point in the cache's history: an entry made from an open after it is
 /// kept only if nothing changed since.
 #[derive(Debug, Clone, Copy)]
-pub struct Ticket(u64);
+struct Ticket(u64);
 
 /// The open-file cache of one root.
 #[derive(Debug)]
@@ -171,7 +171,7 @@ impl OpenFiles {
 
     /// The current point in history, to pass to [`OpenFiles::insert`]. Take it
     /// before [`OpenFiles::watch`] and the open.
-    pub fn ticket(&self) -> Ticket {
+    fn ticket(&self) -> Ticket {
         let mut state = self.lock();
         // Changes already queued must not void the entry about to be made.
         state.drain();
@@ -181,7 +181,7 @@ impl OpenFiles {
     /// Watches every folder from the root down to `dir` (relative to the
     /// root), outermost first, so a folder swapped in while this runs is
     /// seen by its parent's watch.
-    pub fn watch(&self, dir: &Path) -> io::Result<()> {
+    fn watch(&self, dir: &Path) -> io::Result<()> {
         let mut state = self.lock();
         if state.watches > self.capacity.saturating_mul(4) {
             state.start_over()?;
@@ -205,7 +205,7 @@ impl OpenFiles {
     }
 
     /// Keeps `cached` for `key`, unless anything changed since `ticket`.
-    pub fn insert(&self, ticket: Ticket, key: RequestPath, cached: Cached) {
+    fn insert(&self, ticket: Ticket, key: RequestPath, cached: Cached) {
         let mut state = self.lock();
         state.drain();
         if state.generation != ticket.0 {
@@ -217,8 +217,46 @@ impl OpenFiles {
         state.entries.insert(key, cached);
     }
 
+    /// Caches the file `key` names, at `path` beneath the open folder `root`,
+    /// by the protocol the module docs argue:
+    /// 1. take a [`Ticket`] (the point in history the entry must survive);
+    /// 2. watch every folder from the root down to the file's;
+    /// 3. open it again with no symlink allowed on the way (a symlink's
+    ///    target folder would not be watched);
+    /// 4. keep it only if it is a regular file on a local file system
+    ///    ([`is_local`]) and no change arrived since the ticket.
+    ///
+    /// A path that fails any step is remembered as uncacheable until the
+    /// next change, and served by opening it every time.
+    pub fn remember(&self, root: &File, key: &RequestPath, path: &Path) {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        let ticket = self.ticket();
+        if let Err(e) = self.watch(path.parent().unwrap_or(Path::new(""))) {
+            tracing::debug!(path = %path.display(), error = %e, "not caching: cannot watch its folders");
+            self.refuse(ticket, key.clone());
+            return;
+        }
+        let strict =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let opened = rustix::fs::openat2(root, path, flags, Mode::empty(), strict)
+            .map(File::from)
+            .map_err(io::Error::from)
+            .and_then(|file| file.metadata().map(|meta| (file, meta)));
+        match opened {
+            Ok((file, meta)) if meta.is_file() && is_local(&file) => {
+                let cached = Cached {
+                    file: Arc::new(file),
+                    path: path.to_owned(),
+                };
+                self.insert(ticket, key.clone(), cached);
+            }
+            _ => self.refuse(ticket, key.clone()),
+        }
+    }
+
     /// Remembers that `key` is not cacheable, until the next change.
-    pub fn refuse(&self, ticket: Ticket, key: RequestPath) {
+    fn refuse(&self, ticket: Ticket, key: RequestPath) {
         let mut state = self.lock();
         if state.generation == ticket.0 && state.uncacheable.len() < self.capacity {
             state.uncacheable.insert(key);
@@ -278,7 +316,7 @@ fn fresh_inotify() -> io::Result<OwnedFd> {
 /// Whether inotify sees every change to files on the file system holding
 /// `file`: true for local disk and memory file systems, false for network
 /// and FUSE ones (and anything unknown).
-pub fn is_local(file: &File) -> bool {
+fn is_local(file: &File) -> bool {
     // Magic numbers from linux/magic.h and statfs(2).
     const LOCAL: [i64; 8] = [
         0xEF53,      // ext2, ext3, ext4
@@ -299,7 +337,7 @@ pub fn is_local(file: &File) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolve::decode;
+    use crate::fs::path::decode;
 
     struct Fixture {
         dir: tempfile::TempDir,

@@ -2,7 +2,13 @@
 //! `RANGESERVE_*` environment variable, checked into a [`Config`].
 //!
 //! It owns flag names, help text and the start-up checks of the folder; it
-//! does not bind sockets (`server.rs`).
+//! does not bind sockets (`server.rs`). Beside it: the banner printed once
+//! bound (`banner`), the man page and completions (`docs`), and logging's
+//! set-up (`logging`).
+
+pub mod banner;
+pub mod docs;
+pub mod logging;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -12,10 +18,10 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use clap::builder::BoolishValueParser;
 
-use crate::conn::Timeouts;
-use crate::cors::Cors;
-use crate::logging::LogFormat;
+use crate::http::cors::Cors;
+use crate::net::conn::Timeouts;
 use hyper::header::HeaderValue;
+use logging::LogFormat;
 
 const EXAMPLES: &str = "\
 Examples:

@@ -1,17 +1,55 @@
 //! `multipart/byteranges` framing (RFC 9110 §14.6) for a 206 with several
 //! ranges.
 //!
-//! Pure: it lays out the body as literal part headers between file slices, so
-//! the exact Content-Length is known before the first byte is sent and the
-//! file bytes are streamed by `body.rs`, never buffered here. It does not
-//! choose the ranges (`range.rs`).
+//! Pure: it lays out the body as [`Segment`]s, literal part headers between
+//! slices of the representation, so the exact Content-Length is known before
+//! the first byte is sent and the file bytes are streamed by `body.rs`, never
+//! buffered here. It does not choose the ranges (`range.rs`).
 
 use std::hash::{BuildHasher, Hasher, RandomState};
 
 use bytes::Bytes;
 
-use crate::body::Segment;
-use crate::range::ByteRange;
+use super::range::ByteRange;
+
+/// One piece of a response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Literal bytes, such as a multipart boundary and part headers.
+    Bytes(Bytes),
+    /// `len` bytes of the representation from `offset`.
+    File { offset: u64, len: u64 },
+}
+
+impl Segment {
+    /// The slice of the representation that `range` selects.
+    pub fn slice(range: &ByteRange) -> Self {
+        Segment::File {
+            offset: range.first,
+            len: range.len(),
+        }
+    }
+
+    /// The whole of a `length`-byte representation.
+    pub fn whole(length: u64) -> Self {
+        Segment::File {
+            offset: 0,
+            len: length,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Body bytes this segment adds.
+    pub fn len(&self) -> u64 {
+        match self {
+            Segment::Bytes(b) => b.len() as u64,
+            Segment::File { len, .. } => *len,
+        }
+    }
+}
 
 /// A multipart body: its Content-Type value and its segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,14 +75,11 @@ impl Multipart {
         for (i, r) in ranges.iter().enumerate() {
             let lead = if i == 0 { "" } else { "\r\n" };
             let head = format!(
-                "{lead}--{boundary}\r\nContent-Type: {part_type}\r\nContent-Range: bytes {}-{}/{total}\r\n\r\n",
-                r.first, r.last
+                "{lead}--{boundary}\r\nContent-Type: {part_type}\r\nContent-Range: {}\r\n\r\n",
+                r.content_range(total)
             );
             segments.push(Segment::Bytes(Bytes::from(head)));
-            segments.push(Segment::File {
-                offset: r.first,
-                len: r.len(),
-            });
+            segments.push(Segment::slice(r));
         }
         segments.push(Segment::Bytes(Bytes::from(format!(
             "\r\n--{boundary}--\r\n"

@@ -5,6 +5,8 @@
 //! It does not own If-Range (that is `conditional.rs`), multipart framing
 //! (`multipart.rs`) or reading the bytes (`body.rs`).
 
+use super::fields;
+
 /// The most `range-spec`s one header may carry before the whole header is
 /// ignored and the full file sent once (Apache's `MaxRanges` default). A
 /// defence against amplification (CVE-2011-3192) and against parsing cost.
@@ -31,6 +33,18 @@ impl ByteRange {
     pub fn len(&self) -> u64 {
         self.last - self.first + 1
     }
+
+    /// The `Content-Range` value of this range of a `complete_length`-byte
+    /// representation: `bytes first-last/complete` (RFC 9110 §14.4), for a
+    /// 206 and for each part of a multipart one.
+    pub fn content_range(&self, complete_length: u64) -> String {
+        format!("bytes {}-{}/{complete_length}", self.first, self.last)
+    }
+}
+
+/// The `Content-Range` value of a 416: `bytes */complete` (RFC 9110 §14.4).
+pub fn unsatisfied_range(complete_length: u64) -> String {
+    format!("bytes */{complete_length}")
 }
 
 /// What to do with a request's `Range` header.
@@ -109,11 +123,7 @@ fn parse(header: &[u8]) -> Option<Vec<Spec>> {
         return None;
     }
     let mut specs = Vec::new();
-    for element in set.split(|&b| b == b',') {
-        let element = trim_ows(element);
-        if element.is_empty() {
-            continue;
-        }
+    for element in fields::list(set) {
         if specs.len() == MAX_RANGES {
             return None;
         }
@@ -149,16 +159,6 @@ fn parse_digits(digits: &[u8]) -> Option<u64> {
     Some(digits.iter().fold(0u64, |n, d| {
         n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
     }))
-}
-
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 /// Resolves one spec against `length` (RFC 9110 §14.1.2); `None` if unsatisfiable.

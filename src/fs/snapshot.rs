@@ -1,0 +1,88 @@
+//! What the response headers promised about a file, and the one check that
+//! it still holds while the bytes are sent.
+//!
+//! A response's ETag, Last-Modified and Content-Length are computed from one
+//! `fstat` of the open handle. Every read of the file after that (a chunk
+//! copied through memory, a cached small body, a sendfile) is followed by
+//! [`Snapshot::verify`]: a file that changed length or modification time, or
+//! was truncated under the read, ends the body with an error so the
+//! connection is cut and the client never sees a response that looks complete
+//! but is not the file the headers described.
+
+use std::fs::{File, Metadata};
+use std::io;
+use std::time::SystemTime;
+
+/// The identity of the file as the response headers describe it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    pub len: u64,
+    pub modified: Option<SystemTime>,
+}
+
+impl Snapshot {
+    pub fn of(meta: &Metadata) -> Self {
+        Snapshot {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+
+    /// Checks, with an `fstat` of the handle, that `file` is still the
+    /// version this snapshot describes.
+    ///
+    /// NOTE: callers check *after* reading, so a change that landed before
+    /// or during the read is seen. An fstat costs far less than the read.
+    pub fn verify(&self, file: &File) -> io::Result<()> {
+        if Snapshot::of(&file.metadata()?) == *self {
+            Ok(())
+        } else {
+            Err(io::Error::other("the file changed while being sent"))
+        }
+    }
+
+    /// The error for a read that found fewer bytes than the snapshot promised.
+    pub fn truncated() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file was truncated while being sent",
+        )
+    }
+}
+
+/// An open file with the version the response headers promised: what a body
+/// reads from, and what the sendfile path sends.
+#[derive(Debug)]
+pub struct Pinned {
+    pub file: std::sync::Arc<File>,
+    pub snapshot: Snapshot,
+}
+
+impl std::os::fd::AsFd for Pinned {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
+impl Pinned {
+    /// See [`Snapshot::verify`].
+    pub fn verify(&self) -> io::Result<()> {
+        self.snapshot.verify(&self.file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_snapshot_holds_until_the_file_changes() {
+        let mut f = tempfile::tempfile().expect("temp file");
+        f.write_all(b"0123").expect("write");
+        let snap = Snapshot::of(&f.metadata().expect("fstat"));
+        assert!(snap.verify(&f).is_ok());
+        f.write_all(b"4").expect("write");
+        assert!(snap.verify(&f).is_err());
+    }
+}
