@@ -4,12 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Server, pattern, read_response};
 
 /// Runs the binary with `args` to completion, bounded; returns status,
 /// stdout and stderr.
@@ -17,6 +18,9 @@ fn run_binary(args: &[&str]) -> (ExitStatus, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rangeserve"))
         .args(args)
         .env_remove("RANGESERVE_DIR")
+        .env_remove("RANGESERVE_PORT")
+        .env_remove("RANGESERVE_BIND")
+        .env_remove("RANGESERVE_HIDDEN")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -250,4 +254,161 @@ fn server_keeps_serving_after_stdout_is_closed_past_the_first_line() {
     let r = server.get("/a.txt", &[]);
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"hello");
+}
+
+// ---------------------------------------------------------------- start-up errors
+
+/// Non-zero exit, and stderr is one `rangeserve: ` line containing `names`.
+#[track_caller]
+fn assert_one_line_failure(args: &[&str], names: &str) {
+    let (status, _, err) = run_binary(args);
+    assert!(!status.success(), "{args:?} exited with {status}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: stderr {err:?}");
+    assert!(err.starts_with("rangeserve: "), "{args:?}: stderr {err:?}");
+    assert!(
+        err.contains(names),
+        "{args:?}: stderr {err:?} does not name {names}"
+    );
+}
+
+#[test]
+fn nonexistent_folder_fails_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("does-not-exist");
+    let missing = missing.to_str().unwrap();
+    assert_one_line_failure(&[missing, "--port", "0"], missing);
+}
+
+#[test]
+fn regular_file_as_folder_fails_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain.txt");
+    std::fs::write(&file, b"not a folder").unwrap();
+    let file = file.to_str().unwrap();
+    assert_one_line_failure(&[file, "--port", "0"], file);
+}
+
+#[test]
+fn port_in_use_fails_with_one_line_naming_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let port = addr.port().to_string();
+    let folder = dir.path().to_str().unwrap();
+    assert_one_line_failure(&[folder, "--port", &port], &addr.to_string());
+    drop(taken);
+}
+
+#[test]
+fn version_prints_name_and_version() {
+    let (status, out, _) = run_binary(&["--version"]);
+    assert!(status.success());
+    assert_eq!(out.trim_end(), "rangeserve 0.1.0");
+}
+
+#[test]
+fn help_mentions_every_flag() {
+    let (status, out, _) = run_binary(&["--help"]);
+    assert!(status.success());
+    for flag in [
+        "--port",
+        "--bind",
+        "--hidden",
+        "--header-timeout",
+        "--shutdown-timeout",
+    ] {
+        assert!(out.contains(flag), "--help does not mention {flag}:\n{out}");
+    }
+}
+
+// ---------------------------------------------------------------- shutdown
+
+#[test]
+fn sigterm_without_traffic_exits_zero_promptly() {
+    let server = Server::start(&[]);
+    // NOTE: idle for a moment first; a SIGTERM right after the banner is
+    // `sigterm_right_after_banner_exits_zero` below.
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let status = server.terminate_within(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// The banner says the server is ready; a supervisor or script that sends
+/// SIGTERM as soon as it reads it must get a graceful exit, not a kill by the
+/// default signal action. Several starts, because it is a race.
+/// Regression: the banner was printed before the SIGTERM handler was installed.
+#[test]
+fn sigterm_right_after_banner_exits_zero() {
+    for attempt in 0..20 {
+        let server = Server::start(&[]);
+        let status = server.terminate_within(Duration::from_secs(5));
+        assert_eq!(status.code(), Some(0), "attempt {attempt}: {status}");
+    }
+}
+
+#[test]
+fn sigterm_lets_download_in_flight_finish_and_refuses_new_connections() {
+    const SIZE: usize = 64 << 20;
+    let mut server = Server::start(&["--shutdown-timeout", "30"]);
+    let content = pattern(SIZE);
+    server.write("big.bin", &content);
+
+    let mut stream = server.connect();
+    let request = format!(
+        "GET /big.bin HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.addr
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    // Read slowly at first, so the response is well under way but far from done.
+    let mut received = vec![0u8; 256 << 10];
+    stream.read_exact(&mut received).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    server.signal("TERM");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpStream::connect(server.addr) {
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => break,
+            // The listener closed while this handshake was in flight: the
+            // kernel resets it. Not accepted; keep going until a clean refusal.
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no clean refusal 5 s after SIGTERM"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("unexpected connect error after SIGTERM: {e}"),
+            Ok(late) => {
+                let _ = late.shutdown(Shutdown::Both);
+                assert!(
+                    Instant::now() < deadline,
+                    "still accepting 5 s after SIGTERM"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    assert!(
+        server.wait_timeout(Duration::ZERO).is_none(),
+        "exited before the download ended"
+    );
+
+    stream.read_to_end(&mut received).unwrap();
+    let r = read_response(&mut received.as_slice(), false);
+    assert_eq!(r.status, 200);
+    assert!(
+        !r.truncated,
+        "download cut: {} of {SIZE} bytes",
+        r.body.len()
+    );
+    assert!(r.body == content, "download is not byte-exact");
+
+    let status = server
+        .wait_timeout(Duration::from_secs(10))
+        .expect("exit after the download");
+    assert_eq!(status.code(), Some(0), "{status}");
 }

@@ -6,10 +6,12 @@
 //! is stopped by its PID. Each scenario prints PASS or FAIL with its figures;
 //! the last line counts them.
 
+mod common;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -74,30 +76,10 @@ impl Server {
             }
             _ => Command::new(binary),
         };
-        let mut child = command
-            .arg(dir)
-            .args(["--port", "0"])
-            .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("SOAK_LOG").unwrap_or_else(|_| "error".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start rangeserve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("banner");
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .and_then(|a| a.strip_suffix('/'))
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected banner {line:?}"));
+        let (child, addr) = common::launch(common::configure(&mut command, dir, args).env(
+            "RUST_LOG",
+            std::env::var("SOAK_LOG").unwrap_or_else(|_| "error".into()),
+        ));
         Server { child, addr }
     }
 

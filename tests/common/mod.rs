@@ -22,6 +22,33 @@ pub fn configure<'c>(command: &'c mut Command, dir: &Path, args: &[&str]) -> &'c
         .stderr(Stdio::inherit())
 }
 
+/// Spawns `command` (set up by [`configure`], and adjusted after) and reads
+/// the banner's first line for the address the server listens on.
+pub fn launch(command: &mut Command) -> (Child, SocketAddr) {
+    let mut child = command.spawn().expect("start rangeserve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("banner line");
+    let addr = line
+        .trim()
+        .rsplit(" at ")
+        .next()
+        .and_then(|u| {
+            u.strip_prefix("http://")
+                .or_else(|| u.strip_prefix("https://"))
+        })
+        .and_then(|u| u.strip_suffix('/'))
+        .and_then(|u| u.parse().ok());
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("unexpected banner {line:?}");
+    };
+    (child, addr)
+}
+
 /// A running `rangeserve`, killed by PID on drop.
 pub struct Server {
     child: Child,
@@ -56,29 +83,7 @@ impl Server {
     }
 
     fn spawn(mut command: Command, dir: tempfile::TempDir, args: &[&str]) -> Server {
-        let mut child = configure(&mut command, dir.path(), args)
-            .spawn()
-            .expect("start rangeserve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("banner line");
-        let addr = line
-            .trim()
-            .rsplit(" at ")
-            .next()
-            .and_then(|u| {
-                u.strip_prefix("http://")
-                    .or_else(|| u.strip_prefix("https://"))
-            })
-            .and_then(|u| u.strip_suffix('/'))
-            .and_then(|u| u.parse().ok());
-        let Some(addr) = addr else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("unexpected banner {line:?}");
-        };
+        let (child, addr) = launch(configure(&mut command, dir.path(), args));
         Server { child, addr, dir }
     }
 
@@ -286,4 +291,127 @@ pub fn have_tool(tool: &str) -> bool {
         eprintln!("SKIPPED: {tool} is not installed; .ci/run installs it");
     }
     ok
+}
+
+// ---------------------------------------------------------------- the ordinary fixture
+
+/// The length of the ordinary fixture: not a round number.
+pub const LEN: usize = 1000;
+
+/// A server with `a.bin` = `pattern(LEN)`.
+pub fn server_with_fixture() -> Server {
+    let server = Server::start(&[]);
+    server.write("a.bin", &pattern(LEN));
+    server
+}
+
+pub fn range(server: &Server, spec: &str) -> Response {
+    server.get("/a.bin", &[&format!("Range: {spec}")])
+}
+
+/// 206 with `Content-Range: bytes first-last/total`, the matching
+/// Content-Length, and exactly `content[first..=last]`.
+#[track_caller]
+pub fn assert_partial(r: &Response, first: u64, last: u64, content: &[u8]) {
+    assert_eq!(r.status, 206, "status of {r:?}");
+    let expected = format!("bytes {first}-{last}/{}", content.len());
+    assert_eq!(r.header("content-range"), Some(expected.as_str()));
+    assert_eq!(r.content_length(), Some(last - first + 1));
+    assert!(!r.truncated, "body ended early");
+    let (first, last) = (
+        usize::try_from(first).expect("small offset"),
+        usize::try_from(last).expect("small offset"),
+    );
+    assert!(
+        r.body == content[first..=last],
+        "body is not bytes {first}-{last}"
+    );
+}
+
+/// 200 with the whole file and no Content-Range.
+#[track_caller]
+pub fn assert_whole(r: &Response, content: &[u8]) {
+    assert_eq!(r.status, 200, "status of {:?}", (r.status, &r.headers));
+    assert_eq!(r.header("content-range"), None);
+    assert_eq!(r.content_length(), Some(content.len() as u64));
+    assert!(!r.truncated, "body ended early");
+    assert!(r.body == content, "body is not the whole file");
+}
+
+/// 416 with `Content-Range: bytes */total`.
+#[track_caller]
+pub fn assert_unsatisfiable(r: &Response, total: u64) {
+    assert_eq!(r.status, 416, "status of {:?}", (r.status, &r.headers));
+    let expected = format!("bytes */{total}");
+    assert_eq!(r.header("content-range"), Some(expected.as_str()));
+}
+
+// ---------------------------------------------------------------- validators and multipart
+
+pub fn etag_of(server: &Server, path: &str) -> String {
+    let r = server.request("HEAD", path, &[]);
+    r.header("etag")
+        .expect("ETag on every file response")
+        .to_string()
+}
+
+/// Rewrites `name` with new bytes of the same length and makes sure the
+/// modification time moves (coarse filesystem clocks may not tick otherwise).
+pub fn rewrite_same_size(server: &Server, name: &str, contents: &[u8]) {
+    let path = server.path().join(name);
+    let before = std::fs::metadata(&path)
+        .expect("fixture")
+        .modified()
+        .expect("mtime");
+    std::fs::write(&path, contents).expect("rewrite");
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .expect("open fixture");
+    file.set_modified(before + Duration::from_secs(2))
+        .expect("set mtime");
+}
+
+/// Parses a multipart/byteranges body back into (Content-Range, bytes) parts,
+/// checking the framing strictly.
+pub fn parse_multipart(content_type: &str, body: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let boundary = content_type
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap_or_else(|| panic!("not multipart: {content_type}"));
+    let delimiter = format!("--{boundary}");
+    let mut rest = body;
+    let mut parts = Vec::new();
+    let mut first = true;
+    loop {
+        if !first {
+            rest = rest.strip_prefix(b"\r\n").expect("CRLF before a delimiter");
+        }
+        first = false;
+        rest = rest.strip_prefix(delimiter.as_bytes()).expect("delimiter");
+        if let Some(end) = rest.strip_prefix(b"--\r\n") {
+            assert!(end.is_empty(), "bytes after the close delimiter");
+            return parts;
+        }
+        rest = rest.strip_prefix(b"\r\n").expect("CRLF after a delimiter");
+        let head_end = rest
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("part head");
+        let head = std::str::from_utf8(&rest[..head_end]).expect("ASCII part head");
+        rest = &rest[head_end + 4..];
+        let range = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Range: bytes "))
+            .expect("part Content-Range")
+            .to_string();
+        assert!(
+            head.lines().any(|l| l.starts_with("Content-Type: ")),
+            "part Content-Type"
+        );
+        let (span, _) = range.split_once('/').expect("total");
+        let (a, b) = span.split_once('-').expect("span");
+        let len = b.parse::<usize>().expect("last") - a.parse::<usize>().expect("first") + 1;
+        parts.push((range.clone(), rest[..len].to_vec()));
+        rest = &rest[len..];
+    }
 }

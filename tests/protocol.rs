@@ -1,0 +1,182 @@
+//! Black-box tests of the HTTP/1 exchange around a file: versions, keep-alive,
+//! the headers every file response carries, methods and timeouts.
+
+mod common;
+
+use std::io::{BufReader, ErrorKind, Read, Write};
+use std::time::{Duration, Instant};
+
+use common::{
+    LEN, Server, assert_partial, assert_whole, pattern, read_response, server_with_fixture,
+};
+
+// ---------------------------------------------------------------- protocol
+
+#[test]
+fn http_1_0_range_request_returns_206_with_exact_slice() {
+    let server = server_with_fixture();
+    let r = server.raw("GET /a.bin HTTP/1.0\r\nRange: bytes=100-199");
+    assert_partial(&r, 100, 199, &pattern(LEN));
+}
+
+#[test]
+fn two_requests_on_one_keep_alive_connection_are_both_answered() {
+    let server = server_with_fixture();
+    let content = pattern(LEN);
+    let stream = server.connect();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+
+    let first = format!(
+        "GET /a.bin HTTP/1.1\r\nHost: {}\r\nRange: bytes=0-9\r\n\r\n",
+        server.addr
+    );
+    writer.write_all(first.as_bytes()).unwrap();
+    let r = read_response(&mut reader, false);
+    assert_partial(&r, 0, 9, &content);
+    assert_ne!(r.header("connection"), Some("close"));
+
+    let second = format!(
+        "GET /a.bin HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.addr
+    );
+    writer.write_all(second.as_bytes()).unwrap();
+    assert_whole(&read_response(&mut reader, false), &content);
+}
+
+// ---------------------------------------------------------------- headers
+
+#[test]
+fn file_responses_carry_accept_ranges_validators_and_content_type() {
+    let server = Server::start(&[]);
+    server.write("t.txt", b"text\n");
+    server.write("blob.xyzunknown", b"\x00\x01");
+    server.write("page.html", b"<p>hi</p>");
+    for (path, content_type) in [
+        ("/t.txt", "text/plain; charset=utf-8"),
+        ("/blob.xyzunknown", "application/octet-stream"),
+        ("/page.html", "text/html; charset=utf-8"),
+    ] {
+        for r in [
+            server.get(path, &[]),
+            server.get(path, &["Range: bytes=0-0"]),
+            server.request("HEAD", path, &[]),
+        ] {
+            assert!(matches!(r.status, 200 | 206), "{path}: {}", r.status);
+            assert_eq!(r.header("accept-ranges"), Some("bytes"), "{path}");
+            assert_eq!(r.header("content-type"), Some(content_type), "{path}");
+            let modified = r
+                .header("last-modified")
+                .unwrap_or_else(|| panic!("{path}"));
+            assert!(
+                modified.ends_with(" GMT"),
+                "{path}: Last-Modified {modified}"
+            );
+            let etag = r
+                .header("etag")
+                .unwrap_or_else(|| panic!("{path}: no ETag"));
+            assert!(
+                etag.starts_with('"') && etag.ends_with('"'),
+                "{path}: ETag {etag}"
+            );
+        }
+    }
+}
+
+#[test]
+fn etag_is_strong_stable_and_changes_with_content() {
+    let server = Server::start(&[]);
+    server.write("a.txt", b"first version");
+    let etag = |server: &Server| server.get("/a.txt", &[]).header("etag").unwrap().to_owned();
+    let one = etag(&server);
+    assert!(
+        one.starts_with('"'),
+        "ETag {one} is not a quoted strong tag"
+    );
+    assert!(!one.starts_with("W/"), "ETag {one} is weak");
+    assert_eq!(etag(&server), one, "ETag changed between two requests");
+    server.write("a.txt", b"the second, longer version");
+    let two = etag(&server);
+    assert!(!two.starts_with("W/"));
+    assert_ne!(two, one, "ETag did not change after the file was rewritten");
+}
+
+// ---------------------------------------------------------------- methods
+
+#[test]
+fn missing_file_is_404() {
+    let server = server_with_fixture();
+    assert_eq!(server.get("/nope.bin", &[]).status, 404);
+    assert_eq!(server.get("/no/such/dir/file", &[]).status, 404);
+}
+
+#[test]
+fn unsupported_methods_are_405_with_allow() {
+    let server = server_with_fixture();
+    for method in ["POST", "PUT", "DELETE"] {
+        let r = server.request(method, "/a.bin", &["Content-Length: 0"]);
+        assert_eq!(r.status, 405, "{method}");
+        let allow = r
+            .header("allow")
+            .unwrap_or_else(|| panic!("{method}: no Allow"));
+        assert!(
+            allow.contains("GET") && allow.contains("HEAD"),
+            "{method}: Allow {allow}"
+        );
+    }
+    // The file is untouched.
+    assert_whole(&server.get("/a.bin", &[]), &pattern(LEN));
+}
+
+#[test]
+fn options_is_204_with_allow() {
+    let server = server_with_fixture();
+    let r = server.request("OPTIONS", "/a.bin", &[]);
+    assert_eq!(r.status, 204);
+    let allow = r.header("allow").expect("Allow");
+    assert!(
+        allow.contains("GET") && allow.contains("HEAD"),
+        "Allow {allow}"
+    );
+}
+
+// ---------------------------------------------------------------- timeouts
+
+#[test]
+fn incomplete_request_head_is_closed_after_header_timeout() {
+    let server = Server::start(&["--header-timeout", "1"]);
+    // Timed from before the connection exists: the server's clock cannot
+    // start earlier, so closing sooner than the timeout is a real fault.
+    let started = Instant::now();
+    let mut stream = server.connect();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut sink = Vec::new();
+    let closed = loop {
+        let mut buf = [0u8; 1024];
+        match stream.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => sink.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break false;
+            }
+            Err(_) => break true, // reset counts as closed
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "server keeps sending"
+        );
+    };
+    let elapsed = started.elapsed();
+    assert!(closed, "connection still open after {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "closed only after {elapsed:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "closed before the timeout ({elapsed:?})"
+    );
+}
