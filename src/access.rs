@@ -54,6 +54,15 @@ impl AccessLog {
     }
 }
 
+impl AccessLog {
+    /// Records that the connection gave up on the response (a stalled stream
+    /// reset, for example): the client's doing, so not worth a warning.
+    pub fn abandoned(&mut self, reason: &str) {
+        tracing::debug!(path = %self.path, reason, "abandoning the response");
+        self.error = Some(reason.to_owned());
+    }
+}
+
 impl Drop for AccessLog {
     fn drop(&mut self) {
         let outcome = match (&self.error, self.sent == self.promised) {

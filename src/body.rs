@@ -91,7 +91,8 @@ impl FileBody {
         }
     }
 
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+    /// The next bytes of the body, at most `max` (which must be at least 1).
+    fn poll_chunk(&mut self, cx: &mut Context<'_>, max: u64) -> Poll<Option<io::Result<Bytes>>> {
         loop {
             if let Some(pending) = &mut self.pending {
                 let joined = ready!(Pin::new(pending).poll(cx));
@@ -104,17 +105,20 @@ impl FileBody {
             }
             match self.segments.front_mut() {
                 None => return Poll::Ready(None),
-                Some(Segment::Bytes(bytes)) => {
-                    let bytes = std::mem::take(bytes);
+                Some(Segment::Bytes(bytes)) if bytes.is_empty() => {
                     self.segments.pop_front();
-                    self.remaining -= bytes.len() as u64;
-                    return Poll::Ready(Some(Ok(bytes)));
+                }
+                Some(Segment::Bytes(bytes)) => {
+                    let n = usize::try_from(max).unwrap_or(usize::MAX).min(bytes.len());
+                    let taken = bytes.split_to(n);
+                    self.remaining -= n as u64;
+                    return Poll::Ready(Some(Ok(taken)));
                 }
                 Some(Segment::File { len: 0, .. }) => {
                     self.segments.pop_front();
                 }
                 Some(Segment::File { offset, len }) if self.delivery.0.is_some() => {
-                    let n = (*len).min(zerocopy::FRAME as u64);
+                    let n = (*len).min(zerocopy::FRAME as u64).min(max);
                     let queue = self.delivery.0.as_ref().expect("checked by the guard");
                     let frame_len = usize::try_from(n).expect("a frame fits in memory");
                     let frame = queue.push(self.source.clone(), *offset, frame_len);
@@ -124,8 +128,16 @@ impl FileBody {
                     return Poll::Ready(Some(Ok(frame)));
                 }
                 Some(Segment::File { offset, len }) => {
-                    let n = (*len).min(CHUNK);
+                    let n = (*len).min(CHUNK).min(max);
                     let (source, at) = (Arc::clone(&self.source), *offset);
+                    // Bytes the page cache holds are read now, on the
+                    // runtime thread: no trip to the blocking pool.
+                    if let Some(bytes) = read_cached(&source, at, n) {
+                        *offset += n;
+                        *len -= n;
+                        self.remaining -= n;
+                        return Poll::Ready(Some(Ok(bytes)));
+                    }
                     self.pending = Some(tokio::task::spawn_blocking(move || {
                         read_chunk(&source, at, n)
                     }));
@@ -254,6 +266,42 @@ impl ResponseBody {
     }
 }
 
+impl ResponseBody {
+    /// The next bytes of the body, at most `max` (at least 1): a connection
+    /// that paces the body by flow control asks for no more than it may
+    /// send, so no more is read from the file.
+    pub fn poll_data(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+    ) -> Poll<Option<io::Result<Bytes>>> {
+        let max = max.max(1);
+        let next = match &mut self.content {
+            Content::Empty => None,
+            Content::Bytes(b) if b.is_empty() => None,
+            Content::Bytes(b) => Some(Ok(b.split_to(max.min(b.len())))),
+            Content::File(f) => ready!(f.poll_chunk(cx, max as u64)),
+        };
+        match &next {
+            Some(Ok(bytes)) => self.log.sent += bytes.len() as u64,
+            Some(Err(e)) => self.log.failed(e),
+            None => {}
+        }
+        Poll::Ready(next)
+    }
+
+    /// Body bytes not yet handed out.
+    pub fn remaining(&self) -> u64 {
+        self.content.remaining()
+    }
+
+    /// Records that the connection gave up on this body before its end
+    /// (`reason` goes to the access log), for example a stream reset.
+    pub fn abandon(&mut self, reason: &str) {
+        self.log.abandoned(reason);
+    }
+}
+
 impl http_body::Body for ResponseBody {
     type Data = Bytes;
     type Error = io::Error;
@@ -262,18 +310,7 @@ impl http_body::Body for ResponseBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        let this = self.get_mut();
-        let next = match &mut this.content {
-            Content::Empty => None,
-            Content::Bytes(b) if b.is_empty() => None,
-            Content::Bytes(b) => Some(Ok(std::mem::take(b))),
-            Content::File(f) => ready!(f.poll_chunk(cx)),
-        };
-        match &next {
-            Some(Ok(bytes)) => this.log.sent += bytes.len() as u64,
-            Some(Err(e)) => this.log.failed(e),
-            None => {}
-        }
+        let next = ready!(self.get_mut().poll_data(cx, usize::MAX));
         Poll::Ready(next.map(|r| r.map(Frame::data)))
     }
 

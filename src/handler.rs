@@ -21,14 +21,12 @@
 //! Errors from resolving and opening become a status in [`refusal`], the one
 //! place that maps them.
 
-use std::convert::Infallible;
 use std::fs::{File, Metadata};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -82,20 +80,21 @@ impl Handler {
     }
 
     /// Answers one request; every outcome, errors included, is a response.
-    /// `delivery` is how the connection takes file bytes (the server's choice).
-    pub async fn handle(
-        self: Arc<Self>,
-        request: Request<Incoming>,
+    /// `delivery` is how the connection takes file bytes (the server's
+    /// choice). The request's body, if any, is never read.
+    pub async fn serve<B>(
+        &self,
+        request: &Request<B>,
         peer: SocketAddr,
         delivery: Delivery,
-    ) -> Result<Response<ResponseBody>, Infallible> {
-        let mut log = AccessLog::new(peer, &request);
-        let mut response = self.respond(&request, delivery).await;
+    ) -> Response<ResponseBody> {
+        let mut log = AccessLog::new(peer, request);
+        let mut response = self.respond(request, delivery).await;
         if let Some(cors) = &self.options.cors {
             cors.apply(request.headers(), response.headers_mut());
         }
         log.status = response.status().as_u16();
-        Ok(response.map(|content| ResponseBody::new(content, log)))
+        response.map(|content| ResponseBody::new(content, log))
     }
 
     async fn respond<B>(&self, request: &Request<B>, delivery: Delivery) -> Response<Content> {

@@ -9,6 +9,7 @@
 pub mod conditional;
 pub mod cors;
 pub mod fields;
+pub mod h2_blocks;
 pub mod multipart;
 pub mod negotiate;
 pub mod range;

@@ -3,44 +3,32 @@
 //! The h2 crate sends each DATA frame of more than 256 bytes as its own
 //! write (it chains the payload instead of copying it, and holds one chained
 //! frame at a time), so ten 4 KiB responses on one connection cost ten
-//! `writev` calls, each waking the client. [`Coalesce`] sits beneath hyper
-//! and, once it has seen a connection start with the HTTP/2 preface, copies
-//! the writes into one buffer and sends it when hyper flushes (or the buffer
-//! holds [`LIMIT`] bytes): responses that are ready together leave together.
+//! `writev` calls, each waking the client. [`Coalesce`] sits beneath the h2
+//! connection, copies the writes into one buffer and sends it when h2
+//! flushes (or the buffer holds [`LIMIT`] bytes): responses that are ready
+//! together leave together.
 //!
 //! Before the first flush of a batch it yields once to the runtime, so that
 //! streams whose responses are already being prepared (each HTTP/2 stream is
 //! its own task) can add them to the batch.
 //!
-//! HTTP/1.x connections pass through untouched: hyper already writes a
-//! response's head and a small body in one call, and file slices must reach
-//! the sendfile layer beneath as they are (`zerocopy.rs`).
+//! HTTP/1.x connections do not use it: hyper already writes a response's
+//! head and a small body in one call, and file slices must reach the
+//! sendfile layer beneath as they are (`zerocopy.rs`).
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-/// How a client opens an HTTP/2 connection (RFC 9113 §3.4).
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+use tokio::io::{AsyncRead, AsyncWrite};
 
 /// The most bytes held back: beyond it, a write waits for the socket.
 pub const LIMIT: usize = 64 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Matched this many bytes of the preface so far.
-    Undecided(usize),
-    Http2,
-    Passthrough,
-}
-
-/// A connection's socket, coalescing writes once it speaks HTTP/2.
+/// An HTTP/2 connection's socket, coalescing writes.
 #[derive(Debug)]
 pub struct Coalesce<T> {
     inner: T,
-    mode: Mode,
     buf: Vec<u8>,
     /// Bytes of `buf` already written to `inner`.
     sent: usize,
@@ -52,27 +40,10 @@ impl<T> Coalesce<T> {
     pub fn new(inner: T) -> Self {
         Coalesce {
             inner,
-            mode: Mode::Undecided(0),
             buf: Vec::new(),
             sent: 0,
             yielded: false,
         }
-    }
-
-    /// Updates the mode with bytes just read from the client.
-    fn saw(&mut self, read: &[u8]) {
-        let Mode::Undecided(matched) = self.mode else {
-            return;
-        };
-        let expected = &PREFACE[matched..];
-        let n = read.len().min(expected.len());
-        self.mode = if read[..n] != expected[..n] {
-            Mode::Passthrough
-        } else if matched + n == PREFACE.len() {
-            Mode::Http2
-        } else {
-            Mode::Undecided(matched + n)
-        };
     }
 }
 
@@ -94,17 +65,7 @@ impl<T: AsyncWrite + Unpin> Coalesce<T> {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Coalesce<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
-        this.saw(&buf.filled()[before..]);
-        Poll::Ready(Ok(()))
-    }
+    forward!(read: inner);
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
@@ -122,9 +83,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.mode != Mode::Http2 {
-            return Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        }
         if this.buf.len() >= LIMIT {
             ready!(this.poll_drain(cx))?;
         }
@@ -137,7 +95,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.mode == Mode::Http2 || self.inner.is_write_vectored()
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -167,30 +125,10 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[test]
-    fn the_preface_decides_the_mode_even_split_across_reads() {
-        let mut c = Coalesce::new(());
-        c.saw(b"PRI * HT");
-        assert_eq!(c.mode, Mode::Undecided(8));
-        c.saw(b"TP/2.0\r\n\r\nSM\r\n\r\n\x00\x00");
-        assert_eq!(c.mode, Mode::Http2);
-
-        let mut c = Coalesce::new(());
-        c.saw(b"GET / HTTP/1.1\r\n");
-        assert_eq!(c.mode, Mode::Passthrough);
-        c.saw(PREFACE);
-        assert_eq!(c.mode, Mode::Passthrough, "decided once");
-    }
-
     #[tokio::test]
     async fn http2_writes_leave_together_on_flush_and_byte_exact() {
-        let (client, server) = tokio::io::duplex(1 << 20);
+        let (mut client, server) = tokio::io::duplex(1 << 20);
         let mut c = Coalesce::new(server);
-        let mut client = client;
-        client.write_all(PREFACE).await.expect("write");
-        let mut preface = [0u8; 24];
-        c.read_exact(&mut preface).await.expect("read");
-        assert_eq!(c.mode, Mode::Http2);
 
         let parts: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 4096 + usize::from(i)]).collect();
         for p in &parts {
@@ -215,8 +153,6 @@ mod tests {
     async fn a_full_buffer_is_written_before_taking_more() {
         let (mut client, server) = tokio::io::duplex(1 << 20);
         let mut c = Coalesce::new(server);
-        client.write_all(PREFACE).await.expect("write");
-        c.read_exact(&mut [0u8; 24]).await.expect("read");
         let chunk = vec![7u8; 16 * 1024];
         for _ in 0..10 {
             c.write_all(&chunk).await.expect("write");
@@ -226,21 +162,5 @@ mod tests {
         let mut got = vec![0u8; 10 * chunk.len()];
         client.read_exact(&mut got).await.expect("read");
         assert!(got.iter().all(|&b| b == 7));
-    }
-
-    #[tokio::test]
-    async fn http1_writes_pass_through_at_once() {
-        let (mut client, server) = tokio::io::duplex(1 << 20);
-        let mut c = Coalesce::new(server);
-        client
-            .write_all(b"GET / HTTP/1.1\r\n\r\n")
-            .await
-            .expect("write");
-        c.read_exact(&mut [0u8; 18]).await.expect("read");
-        c.write_all(b"HTTP/1.1 200 OK\r\n").await.expect("write");
-        assert!(c.buf.is_empty(), "nothing held back");
-        let mut got = [0u8; 17];
-        client.read_exact(&mut got).await.expect("read");
-        assert_eq!(&got, b"HTTP/1.1 200 OK\r\n");
     }
 }

@@ -66,6 +66,11 @@ impl Activity {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(NONE - 1)
     }
 
+    /// Whether no request is in flight.
+    pub fn is_idle(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0
+    }
+
     /// A request head is complete and goes to the service. The returned guard
     /// must live as long as the response body.
     pub fn begin_request(self: &Arc<Self>) -> InFlight {

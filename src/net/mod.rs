@@ -1,10 +1,12 @@
-//! Connections and bytes: deadlines (`conn`), batched HTTP/2 writes
-//! (`coalesce`), sendfile beneath hyper (`zerocopy`), TLS (`tls`).
+//! Connections and bytes: deadlines (`conn`), which protocol a connection
+//! speaks (`preface`), batched HTTP/2 writes (`coalesce`), sendfile beneath
+//! hyper (`zerocopy`), TLS (`tls`).
 //!
 //! Nothing here knows files or HTTP semantics: the layers are byte streams
-//! stacked beneath hyper (`Tracked<Coalesce<ZeroCopyIo | TlsStream>>`), each
-//! adding one thing to the `AsyncRead`/`AsyncWrite` of the one below and
-//! passing the rest through with [`forward!`].
+//! stacked beneath the protocol (`Rewind<Tracked<ZeroCopyIo | TlsStream>>`
+//! for HTTP/1.x, with `Coalesce` on top for HTTP/2), each adding one thing
+//! to the `AsyncRead`/`AsyncWrite` of the one below and passing the rest
+//! through with [`forward!`].
 
 /// Writes the `AsyncRead`/`AsyncWrite` methods that a stream layer passes
 /// straight through to the stream in its field `$inner`, so every layer
@@ -40,5 +42,6 @@ macro_rules! forward {
 
 pub mod coalesce;
 pub mod conn;
+pub mod preface;
 pub mod tls;
 pub mod zerocopy;

@@ -58,7 +58,7 @@ pub trait Source: AsFd + Debug + Send + Sync {
 /// Sets what zero-copy bodies need of hyper's HTTP/1 connections: body
 /// buffers queued for a vectored write as they are, never copied into
 /// hyper's own buffer (see the module's NOTE).
-pub fn configure_http1<E>(http1: &mut hyper_util::server::conn::auto::Http1Builder<'_, E>) {
+pub fn configure_http1(http1: &mut hyper::server::conn::http1::Builder) {
     http1.writev(true);
 }
 
@@ -231,8 +231,7 @@ mod tests {
     use http_body::Frame;
     use hyper::Response;
     use hyper::service::service_fn;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto;
+    use hyper_util::rt::TokioIo;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     const LEN: usize = 4096;
@@ -286,11 +285,11 @@ mod tests {
             let (stream, _) = listener.accept().await.expect("accept");
             let queue = Arc::new(SendQueue::default());
             let io = ZeroCopyIo::new(stream, Arc::clone(&queue));
-            let mut builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = hyper::server::conn::http1::Builder::new();
             if configured {
-                configure_http1(&mut builder.http1());
+                configure_http1(&mut builder);
             } else {
-                builder.http1().writev(false);
+                builder.writev(false);
             }
             let service = service_fn(move |_| {
                 let frame = queue.push(Arc::clone(&source), 0, LEN);

@@ -1,27 +1,28 @@
 //! Binds the listener, prints the bound URL, accepts connections and shuts
 //! down gracefully.
 //!
-//! It owns sockets and connection settings (TCP_NODELAY, the header-read
-//! timeout, HTTP/1.1 and HTTP/2 via hyper-util's auto builder); it knows
+//! It owns sockets and connection settings (TCP_NODELAY, TLS, the
+//! deadlines): each connection's first bytes say which protocol it speaks
+//! (`net/preface.rs`); HTTP/1.x goes to hyper, HTTP/2 to [`http2`]. It knows
 //! nothing about files or requests beyond handing them to the handler.
 
+mod gate;
+pub mod http2;
+
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use hyper::Request;
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Version};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::body::Delivery;
@@ -30,10 +31,9 @@ use crate::fs::root::Root;
 use crate::handler::{Handler, Options};
 use crate::net::coalesce::Coalesce;
 use crate::net::conn::{self, Activity, Guarded, Timeouts, Tracked};
+use crate::net::preface::{self, Protocol};
 use crate::net::zerocopy::{self, SendQueue, ZeroCopyIo};
-
-/// What hyper-util's connections fail with.
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use http2::Http2;
 
 /// How long to wait before accepting again after `accept` failed, for example
 /// when the process is out of file descriptors: a retry loop without a pause
@@ -74,13 +74,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(max_connections, "accepting connections");
     let connections = Arc::new(Connections {
         handler: Arc::new(Handler::new(root, options)),
-        builder: builder(&config),
+        http1: http1_builder(&config),
+        http2: Http2::new(config.max_header_size, config.timeouts),
         timeouts: config.timeouts,
         sendfile: config.sendfile,
         tls,
     });
 
-    let graceful = GracefulShutdown::new();
+    let (stop, stopped) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         // Wait for a free slot before accepting: beyond the limit, new
@@ -104,21 +105,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
         }
         let connections = Arc::clone(&connections);
-        let watcher = graceful.watcher();
+        let stopped = stopped.clone();
         tokio::spawn(async move {
-            connections.serve(stream, peer, watcher).await;
+            connections.serve(stream, peer, stopped).await;
             drop(slot);
         });
     }
 
     drop(listener);
+    let open = max_connections - slots.available_permits();
     tracing::info!(
-        connections = graceful.count(),
+        connections = open,
         grace = ?config.shutdown_timeout,
         "shutting down: no new connections; letting responses in flight finish"
     );
+    let _ = stop.send(true);
+    // Every connection holds a slot until it ends: all slots free, all closed.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = slots.acquire_many(all) => tracing::info!("all connections closed"),
         () = tokio::time::sleep(config.shutdown_timeout) => {
             tracing::warn!("grace period over; closing the remaining connections");
         }
@@ -126,28 +131,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// hyper's HTTP/1.1 and HTTP/2 settings.
-fn builder(config: &Config) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+/// hyper's HTTP/1.x settings.
+fn http1_builder(config: &Config) -> http1::Builder {
+    let mut http1 = http1::Builder::new();
     // NOTE: hyper's header-read timer also runs on idle keep-alive
     // connections; conn::watchdog enforces header, idle and send timeouts.
-    let mut http1 = builder.http1();
     http1
         .timer(TokioTimer::new())
         .header_read_timeout(None)
         .max_buf_size(config.max_header_size as usize);
     zerocopy::configure_http1(&mut http1);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(config.max_header_size);
-    builder
+    http1
 }
 
 /// What every connection needs, shared by all of them.
 struct Connections {
     handler: Arc<Handler>,
-    builder: auto::Builder<TokioExecutor>,
+    http1: http1::Builder,
+    http2: Http2,
     timeouts: Timeouts,
     sendfile: bool,
     tls: Option<TlsAcceptor>,
@@ -155,15 +156,12 @@ struct Connections {
 
 impl Connections {
     /// Serves one accepted connection until it ends, a deadline passes, or
-    /// the graceful shutdown closes it.
+    /// the graceful stop closes it.
     ///
     /// NOTE: this future lives as long as the connection, so it is kept
-    /// small: the TLS handshake and hyper's connection are boxed (each
-    /// allocated only when used, and freed when done), and everything else
-    /// is built in [`Connections::connection`], a plain function, so that its
-    /// temporaries take no room in the future. The task of an idle plain
-    /// connection went from 6,064 to 632 bytes (plus 1,800 for hyper's).
-    async fn serve(&self, stream: TcpStream, peer: SocketAddr, watcher: Watcher) {
+    /// small: the TLS handshake and each protocol's connection are boxed
+    /// (each allocated only when used, and freed when done).
+    async fn serve(&self, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
         let activity = Activity::new();
         let Some(acceptor) = &self.tls else {
             let queue = Arc::new(SendQueue::default());
@@ -173,69 +171,96 @@ impl Connections {
             } else {
                 Delivery::copied()
             };
-            let connection = self.connection(socket, delivery, peer, watcher, &activity);
-            return self.run(connection, peer, activity).await;
+            let io = Tracked::new(socket, Arc::clone(&activity));
+            return Box::pin(self.dispatch(io, delivery, peer, stop, activity)).await;
         };
         // The handshake is part of the request head: same deadline.
         let handshake = Box::pin(tokio::time::timeout(
             self.timeouts.header,
             acceptor.accept(stream),
         ));
-        let connection = match handshake.await {
+        match handshake.await {
             // NOTE: never zero-copy over TLS: sendfile would bypass encryption.
-            Ok(Ok(tls)) => self.connection(tls, Delivery::copied(), peer, watcher, &activity),
-            Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-        };
-        self.run(connection, peer, activity).await;
+            Ok(Ok(tls)) => {
+                let io = Tracked::new(tls, Arc::clone(&activity));
+                Box::pin(self.dispatch(io, Delivery::copied(), peer, stop, activity)).await;
+            }
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
     }
 
-    /// hyper's connection over `io`, with the service that answers its
-    /// requests, boxed.
-    fn connection<I>(
+    /// Reads the connection's first bytes, within the header timeout, and
+    /// serves it with the protocol they name.
+    async fn dispatch<I>(
+        &self,
+        io: Tracked<I>,
+        delivery: Delivery,
+        peer: SocketAddr,
+        stop: watch::Receiver<bool>,
+        activity: Arc<Activity>,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let sniffed = tokio::select! {
+            sniffed = preface::sniff(io) => sniffed,
+            reason = conn::watchdog(Arc::clone(&activity), self.timeouts) => {
+                return tracing::debug!(%peer, reason, "closing the connection");
+            }
+        };
+        match sniffed {
+            Ok((Protocol::Http1, io)) => self.http1(io, delivery, peer, stop, activity).await,
+            Ok((Protocol::Http2, io)) => {
+                let io = Coalesce::new(io);
+                let handler = &self.handler;
+                self.http2.serve(io, handler, peer, activity, stop).await;
+            }
+            Err(e) => tracing::debug!(%peer, error = %e, "connection closed before a request"),
+        }
+    }
+
+    /// Serves HTTP/1.x with hyper until the connection ends or its watchdog
+    /// closes it; a graceful stop lets the response in flight finish.
+    async fn http1<I>(
         &self,
         io: I,
         delivery: Delivery,
         peer: SocketAddr,
-        watcher: Watcher,
-        activity: &Arc<Activity>,
-    ) -> Pin<Box<impl Future<Output = Result<(), BoxError>> + use<I>>>
-    where
+        mut stop: watch::Receiver<bool>,
+        activity: Arc<Activity>,
+    ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let io = TokioIo::new(Coalesce::new(Tracked::new(io, Arc::clone(activity))));
         let handler = Arc::clone(&self.handler);
-        let requests = Arc::clone(activity);
+        let requests = Arc::clone(&activity);
         let service = service_fn(move |request: Request<Incoming>| {
             let in_flight = requests.begin_request();
-            // Zero-copy frames only on HTTP/1.x: HTTP/2 writes through its own framing.
-            let delivery = if matches!(request.version(), Version::HTTP_10 | Version::HTTP_11) {
-                delivery.clone()
-            } else {
-                Delivery::copied()
-            };
             let handler = Arc::clone(&handler);
+            let delivery = delivery.clone();
             async move {
-                let response = handler.handle(request, peer, delivery).await?;
+                let response = handler.serve(&request, peer, delivery).await;
                 Ok::<_, Infallible>(response.map(|body| Guarded::new(body, in_flight)))
             }
         });
-        Box::pin(watcher.watch(self.builder.serve_connection(io, service).into_owned()))
-    }
-
-    /// Drives `connection` until it ends or its watchdog closes it.
-    async fn run(
-        &self,
-        connection: Pin<Box<impl Future<Output = Result<(), BoxError>>>>,
-        peer: SocketAddr,
-        activity: Arc<Activity>,
-    ) {
-        tokio::select! {
-            result = connection => if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            },
-            reason = conn::watchdog(activity, self.timeouts) => {
-                tracing::debug!(%peer, reason, "closing the connection");
+        let mut connection = Box::pin(self.http1.serve_connection(TokioIo::new(io), service));
+        let watchdog = conn::watchdog(activity, self.timeouts);
+        tokio::pin!(watchdog);
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                reason = &mut watchdog => {
+                    return tracing::debug!(%peer, reason, "closing the connection");
+                }
+                _ = stop.changed(), if !stopping => {
+                    stopping = true;
+                    connection.as_mut().graceful_shutdown();
+                }
             }
         }
     }
