@@ -1,10 +1,12 @@
 //! rangeserve: a static file server for resumable, byte-exact downloads.
 //!
 //! A request goes through these steps, once, top to bottom:
-//! 1. `server`: accept the connection, speak HTTP/1.1 or HTTP/2 (hyper),
-//!    over the byte layers of `net/` (`conn` bounds its timeouts, `coalesce`
-//!    batches HTTP/2 writes, `zerocopy` sends file slices with sendfile,
-//!    `tls` encrypts);
+//! 1. `server`: accept the connection, tell HTTP/1.x from HTTP/2 by its
+//!    first bytes (`net/preface`), speak HTTP/1.x with hyper or HTTP/2 with
+//!    h2 (`server/http2`, every body paced by flow control, oversized header
+//!    blocks held at `server/gate`), over the byte layers of `net/` (`conn`
+//!    bounds its timeouts, `coalesce` batches HTTP/2 writes, `zerocopy`
+//!    sends file slices with sendfile, `tls` encrypts);
 //! 2. `handler`: gate the method (GET, HEAD; OPTIONS answered; others 405);
 //! 3. `fs/`: decode the path (`path`) and open the file inside the root
 //!    (`root`, or take it from `filecache`, which forgets it on any change),
@@ -22,13 +24,16 @@
 //!
 //! ```text
 //! main.rs, cli/      the command line → Config, banner, man page, logging
-//! server.rs          bind, accept, connection settings, graceful stop
+//! server/            bind, accept, connection settings, graceful stop;
+//!                    http2 (streams on the h2 crate), gate
 //! handler.rs         the one place that orchestrates a request (steps above)
 //! body.rs access.rs media_type.rs   what the handler assembles a response from
 //! http/              pure HTTP semantics: range, conditional, negotiate,
-//!                    multipart, cors, fields (header-field syntax)
+//!                    multipart, cors, fields (header-field syntax),
+//!                    h2_blocks (HTTP/2 header block sizes)
 //! fs/                files: path, root, filecache, entries, snapshot
-//! net/               connections and bytes: conn, coalesce, zerocopy, tls
+//! net/               connections and bytes: conn, preface, coalesce,
+//!                    zerocopy, tls
 //! listing/           folder pages: sorting, html, json, calendar
 //! ```
 //!
@@ -39,7 +44,7 @@
 //!   server opens (the listening and connected sockets aside).
 //! - `net/` knows connections and bytes, not files or HTTP semantics.
 //! - `handler.rs` is the one place that orchestrates a request, top to
-//!   bottom, in numbered steps; nothing imports it but `server.rs`.
+//!   bottom, in numbered steps; nothing imports it but `server/`.
 //! - No two modules import each other.
 //!
 //! The pure parts (`http/`, `fs::path`) are public so tests and fuzz targets

@@ -9,8 +9,17 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use std::path::Path;
+use std::sync::Arc;
+
 use bytes::Bytes;
-use common::{Server, pattern};
+use common::h2raw::{
+    DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PREFACE, SETTINGS, frame, get_block, hpack_str,
+    read_frame,
+};
+use common::{Server, certificate, pattern};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 
 /// The server's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -23,16 +32,37 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// An h2 client connection that grants no window to any stream: the server
-/// may send headers but not one byte of a body.
-async fn stalling_client(server: &Server) -> h2::client::SendRequest<Bytes> {
+/// may send headers but not one byte of a body. Over TLS (h2 by ALPN) when
+/// given the server's certificate, else h2c.
+async fn stalling_client(server: &Server, tls: Option<&Path>) -> h2::client::SendRequest<Bytes> {
     let tcp = tokio::net::TcpStream::connect(server.addr)
         .await
         .expect("connect");
-    let (client, connection) = h2::client::Builder::new()
-        .initial_window_size(0)
-        .handshake::<_, Bytes>(tcp)
+    let mut builder = h2::client::Builder::new();
+    builder.initial_window_size(0);
+    let Some(cert) = tls else {
+        let (client, connection) = builder.handshake::<_, Bytes>(tcp).await.expect("h2c");
+        tokio::spawn(connection);
+        return client;
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(cert).expect("PEM") {
+        roots.add(cert.expect("certificate")).expect("trusted");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let name = ServerName::try_from("localhost").expect("name");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
         .await
-        .expect("h2 handshake");
+        .expect("TLS handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (client, connection) = builder.handshake::<_, Bytes>(tls).await.expect("h2");
     tokio::spawn(connection);
     client
 }
@@ -55,17 +85,41 @@ const PER_STALLED_STREAM_KIB: u64 = 8;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_streams_hold_no_file_bytes_and_are_reset_after_the_send_timeout() {
     let server = Server::start(&["--send-timeout", "2"]);
+    stalled_streams(&server, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_bounds_hold_over_tls() {
+    let keys = tempfile::tempdir().expect("dir");
+    let (cert, key) = certificate(keys.path());
+    let (c, k) = (cert.to_str().expect("path"), key.to_str().expect("path"));
+    let server = Server::start(&["--send-timeout", "2", "--tls-cert", c, "--tls-key", k]);
+    stalled_streams(&server, Some(&cert)).await;
+}
+
+/// Opens the advertised number of streams with no window on one connection:
+/// RSS stays within the stated bound, every stream is reset with CANCEL after
+/// the send timeout, and the connection still serves.
+async fn stalled_streams(server: &Server, tls: Option<&Path>) {
     server.write("big.bin", &pattern(8 << 20));
-    // Warm the server's allocator and the file's cache entry first.
-    assert_eq!(server.get("/big.bin", &["Range: bytes=0-9"]).status, 206);
+    // Warm the server's allocator and the file's cache entry first, with
+    // one connection of the same kind.
+    let warm = stalling_client(server, tls).await;
+    let mut ready = warm.ready().await.expect("a stream slot");
+    let (response, _) = ready
+        .send_request(get(server, "HEAD", "/big.bin"), true)
+        .expect("send request");
+    assert_eq!(response.await.expect("HEAD").status(), 200);
+    drop(ready);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let before = rss_kib(server.pid());
 
-    let client = stalling_client(&server).await;
+    let client = stalling_client(server, tls).await;
     let mut bodies = Vec::new();
     for _ in 0..STREAMS {
         let mut ready = client.clone().ready().await.expect("a stream slot");
         let (response, _) = ready
-            .send_request(get(&server, "GET", "/big.bin"), true)
+            .send_request(get(server, "GET", "/big.bin"), true)
             .expect("send request");
         bodies.push(response);
     }
@@ -99,7 +153,7 @@ async fn stalled_streams_hold_no_file_bytes_and_are_reset_after_the_send_timeout
     // The connection itself is unaffected.
     let mut ready = client.ready().await.expect("a stream slot");
     let (response, _) = ready
-        .send_request(get(&server, "HEAD", "/big.bin"), true)
+        .send_request(get(server, "HEAD", "/big.bin"), true)
         .expect("send request");
     let response = response.await.expect("HEAD after the resets");
     assert_eq!(response.status(), 200);
@@ -143,53 +197,7 @@ async fn a_granted_window_is_served_byte_exact_in_paced_chunks() {
     assert!(got == data, "body is not the file");
 }
 
-// ---------------------------------------------------------------- raw frames
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const DATA: u8 = 0x0;
-const HEADERS: u8 = 0x1;
-const SETTINGS: u8 = 0x4;
-const GOAWAY: u8 = 0x7;
-const END_STREAM: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
 const ENHANCE_YOUR_CALM: u32 = 0xb;
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len()).expect("small frame");
-    let mut f = len.to_be_bytes()[1..].to_vec();
-    f.extend_from_slice(&[kind, flags]);
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-/// One frame: (type, flags, stream, payload); `None` at end of connection.
-fn read_frame(s: &mut TcpStream) -> Option<(u8, u8, u32, Vec<u8>)> {
-    let mut head = [0u8; 9];
-    s.read_exact(&mut head).ok()?;
-    let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
-    let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
-    let mut payload = vec![0u8; len];
-    s.read_exact(&mut payload).ok()?;
-    Some((head[3], head[4], stream, payload))
-}
-
-/// An HPACK string literal, not Huffman-coded (RFC 7541 §5.2), short.
-fn hpack_str(s: &[u8]) -> Vec<u8> {
-    let mut out = vec![u8::try_from(s.len()).expect("under 127 bytes")];
-    out.extend_from_slice(s);
-    out
-}
-
-/// `GET path` as a header block: :method GET, :scheme http (static table),
-/// :path and :authority as literals with indexed names.
-fn get_block(path: &str) -> Vec<u8> {
-    let mut block = vec![0x82, 0x86, 0x04];
-    block.extend(hpack_str(path.as_bytes()));
-    block.push(0x01);
-    block.extend(hpack_str(b"localhost"));
-    block
-}
 
 /// Whether a response header block says 431, which is not in HPACK's static
 /// table: a literal, plain or Huffman-coded (RFC 7541 Appendix B: `4` 011010,

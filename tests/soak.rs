@@ -17,6 +17,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::h2raw::{
+    ACK, DATA, END_HEADERS, END_STREAM, HEADERS, INITIAL_WINDOW_SIZE, PREFACE, RST_STREAM,
+    SETTINGS, frame, get_block, read_frame,
+};
+
 /// Sizes of one run.
 struct Mode {
     full: bool,
@@ -772,6 +777,173 @@ fn sigterm(dir: &Path, report: &mut Report) {
     );
 }
 
+/// Opens an h2c connection: preface and SETTINGS (`settings`, id and value)
+/// sent, the server's SETTINGS read and acknowledged.
+fn h2_connect(addr: SocketAddr, settings: &[(u16, u32)]) -> Option<TcpStream> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.set_nodelay(true).ok()?;
+    let payload: Vec<u8> = settings
+        .iter()
+        .flat_map(|(id, value)| [id.to_be_bytes().to_vec(), value.to_be_bytes().to_vec()].concat())
+        .collect();
+    let mut hello = PREFACE.to_vec();
+    hello.extend(frame(SETTINGS, 0, 0, &payload));
+    s.write_all(&hello).ok()?;
+    loop {
+        let (kind, flags, ..) = read_frame(&mut s)?;
+        if kind == SETTINGS && flags & ACK == 0 {
+            break;
+        }
+    }
+    s.write_all(&frame(SETTINGS, ACK, 0, &[])).ok()?;
+    Some(s)
+}
+
+/// Reads frames until `count` frames of type `kind` have come, or the
+/// connection ends or stalls: how many came.
+fn h2_count(s: &mut TcpStream, kind: u8, count: usize) -> usize {
+    let mut seen = 0;
+    while seen < count {
+        match read_frame(s) {
+            Some((k, ..)) if k == kind => seen += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    seen
+}
+
+/// Scenario 9: Idle HTTP/2 connections, each after one request: memory per
+/// connection, probe answered.
+fn idle_h2(mode: &Mode, dir: &Path, report: &mut Report) {
+    let server = Server::start(dir, &[]);
+    for _ in 0..20 {
+        let _ = probe(server.addr);
+    }
+    thread::sleep(Duration::from_millis(300));
+    let before = server.rss_kib();
+    let mut conns = Vec::with_capacity(mode.idle);
+    for _ in 0..mode.idle {
+        let Some(mut s) = h2_connect(server.addr, &[]) else {
+            continue;
+        };
+        let request = frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            1,
+            &get_block("/small.txt"),
+        );
+        if s.write_all(&request).is_ok() && h2_count(&mut s, DATA, 1) == 1 {
+            conns.push(s);
+        }
+    }
+    thread::sleep(Duration::from_millis(500));
+    let after = server.rss_kib();
+    let probe_time = probe(server.addr);
+    let per_conn = after.saturating_sub(before) as f64 / conns.len().max(1) as f64;
+    let pass = conns.len() == mode.idle
+        && per_conn <= IDLE_H2_KIB
+        && probe_time.is_some_and(|t| t < Duration::from_secs(1));
+    report.record(
+        "9 idle HTTP/2",
+        pass,
+        format!(
+            "{} idle h2c connections; RSS {before} KiB -> {after} KiB = {per_conn:.1} KiB per connection (bound {IDLE_H2_KIB}); probe {:?}",
+            conns.len(),
+            probe_time
+        ),
+    );
+}
+
+/// The stated bound on an idle HTTP/2 connection (README, reliability
+/// table): h2 itself allocates 28 KiB of buffers per connection at the
+/// handshake and keeps them until the connection closes.
+const IDLE_H2_KIB: f64 = 32.0;
+
+/// Streams per connection the server advertises (SETTINGS_MAX_CONCURRENT_STREAMS).
+const H2_STREAMS: usize = 100;
+
+/// Scenario 10: HTTP/2 connections whose every stream is stalled (no flow
+/// control window): memory bounded, probes fast, every stream reset after
+/// the send timeout.
+fn stalled_h2(mode: &Mode, dir: &Path, report: &mut Report) {
+    const CONNECTIONS: usize = 50;
+    const PROBE_LIMIT: Duration = Duration::from_millis(100);
+    const RSS_LIMIT_KIB: u64 = 64 * 1024;
+    let send_timeout = mode.send_timeout.to_string();
+    let server = Server::start(dir, &["--send-timeout", &send_timeout]);
+    for _ in 0..20 {
+        let _ = probe(server.addr);
+    }
+    thread::sleep(Duration::from_millis(300));
+    let before = server.rss_kib();
+    let requests: Vec<u8> = (0..H2_STREAMS)
+        .flat_map(|i| {
+            let id = u32::try_from(2 * i + 1).expect("stream id");
+            frame(
+                HEADERS,
+                END_HEADERS | END_STREAM,
+                id,
+                &get_block("/big.bin"),
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    let (mut conns, mut answered) = (Vec::with_capacity(CONNECTIONS), 0);
+    for _ in 0..CONNECTIONS {
+        let Some(mut s) = h2_connect(server.addr, &[(INITIAL_WINDOW_SIZE, 0)]) else {
+            continue;
+        };
+        if s.write_all(&requests).is_ok() {
+            answered += h2_count(&mut s, HEADERS, H2_STREAMS);
+            conns.push(s);
+        }
+    }
+    thread::sleep(Duration::from_millis(500));
+    let held = server.rss_kib();
+    let mut worst = Duration::ZERO;
+    let mut slow = 0;
+    for _ in 0..10 {
+        match probe(server.addr) {
+            Some(t) if t < PROBE_LIMIT => worst = worst.max(t),
+            Some(t) => {
+                worst = worst.max(t);
+                slow += 1;
+            }
+            None => slow += 1,
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    // Every stream is reset once the send timeout passes without window.
+    let mut reset = 0;
+    for s in &mut conns {
+        let _ = s.set_read_timeout(Some(Duration::from_secs(mode.send_timeout + 10)));
+        reset += h2_count(s, RST_STREAM, H2_STREAMS);
+    }
+    let reset_after = started.elapsed();
+    let after = server.rss_kib();
+    let streams = CONNECTIONS * H2_STREAMS;
+    let grown = held.saturating_sub(before);
+    let pass = conns.len() == CONNECTIONS
+        && answered == streams
+        && reset == streams
+        && grown < RSS_LIMIT_KIB
+        && slow == 0;
+    report.record(
+        "10 stalled HTTP/2 streams",
+        pass,
+        format!(
+            "{} connections x {H2_STREAMS} streams, window 0: {answered} answered; RSS {before} KiB -> {held} KiB (+{grown} KiB, {:.2} KiB per stream; bound 64 MiB); 10 probes, worst {:.1} ms, {slow} over 100 ms or failed; {reset} reset by {:.1} s (send timeout {} s); RSS after {after} KiB",
+            conns.len(),
+            grown as f64 / streams as f64,
+            worst.as_secs_f64() * 1000.0,
+            reset_after.as_secs_f64(),
+            mode.send_timeout,
+        ),
+    );
+}
+
 fn raise_fd_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
@@ -826,6 +998,12 @@ fn main() {
     }
     if run("8") {
         sigterm(d, &mut report);
+    }
+    if run("9") {
+        idle_h2(mode, d, &mut report);
+    }
+    if run("10") {
+        stalled_h2(mode, d, &mut report);
     }
     println!("soak took {:.0}s", started.elapsed().as_secs_f64());
     println!("{} passed, {} failed", report.passed, report.failed);

@@ -2,20 +2,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Server, have_tool, pattern};
-
-/// A self-signed certificate for localhost and 127.0.0.1, as PEM files.
-fn certificate(dir: &std::path::Path) -> (PathBuf, PathBuf) {
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    let cert = rcgen::generate_simple_self_signed(names).expect("certificate");
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).expect("cert file");
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("key file");
-    (cert_path, key_path)
-}
+use common::{Server, certificate, have_tool, pattern};
 
 /// Runs curl and returns (HTTP version, status, body).
 fn curl(args: &[&str], url: &str) -> (String, u16, Vec<u8>) {

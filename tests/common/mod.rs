@@ -2,6 +2,8 @@
 //! speak raw HTTP/1.1 bytes to it over a plain `TcpStream`.
 #![allow(dead_code)] // each test file uses a different part of it
 
+pub mod h2raw;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -414,4 +416,14 @@ pub fn parse_multipart(content_type: &str, body: &[u8]) -> Vec<(String, Vec<u8>)
         parts.push((range.clone(), rest[..len].to_vec()));
         rest = &rest[len..];
     }
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1, as PEM files.
+pub fn certificate(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let cert = rcgen::generate_simple_self_signed(names).expect("certificate");
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).expect("cert file");
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("key file");
+    (cert_path, key_path)
 }
