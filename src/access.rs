@@ -24,6 +24,8 @@ pub struct AccessLog {
     pub promised: u64,
     /// Body bytes handed to the connection so far.
     pub sent: u64,
+    /// Who authenticated (`--auth-file`); never the password.
+    pub user: Option<String>,
     error: Option<String>,
 }
 
@@ -42,6 +44,7 @@ impl AccessLog {
             status: 0,
             promised: 0,
             sent: 0,
+            user: None,
             error: None,
         }
     }
@@ -76,6 +79,7 @@ impl Drop for AccessLog {
             method = %self.method,
             path = %self.path,
             status = self.status,
+            user = self.user.as_deref().unwrap_or("-"),
             range = self.range.as_deref().unwrap_or("-"),
             sent = self.sent,
             promised = self.promised,

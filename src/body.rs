@@ -28,37 +28,126 @@ use tokio::task::JoinHandle;
 
 use crate::access::AccessLog;
 use crate::fs::snapshot::{Pinned, Snapshot};
+use crate::guard::rate::Bucket;
 use crate::http::multipart::Segment;
 use crate::net::zerocopy::{self, SendQueue};
 
 /// The largest single read, and so the most file bytes a connection holds.
 pub const CHUNK: u64 = 128 * 1024;
 
-/// How the connection beneath a response takes file bytes. The server
-/// decides it per connection; the handler passes it along unopened.
+/// How the connection beneath a response takes file bytes, and how fast.
+/// The server decides it per connection; the handler passes it along
+/// unopened.
 #[derive(Debug, Clone, Default)]
-pub struct Delivery(Option<Arc<SendQueue>>);
+pub struct Delivery {
+    queue: Option<Arc<SendQueue>>,
+    limits: Option<Arc<Limits>>,
+}
+
+/// The rate limits every body of a connection obeys (`--limit-rate`,
+/// `--limit-rate-per-ip`, `--limit-rate-after`).
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// The connection's own bucket and its client's shared one.
+    pub buckets: Vec<Arc<Bucket>>,
+    /// Bytes of each response sent at full speed first.
+    pub after: u64,
+}
 
 impl Delivery {
     /// File bytes are read into memory and written by hyper (HTTP/2, TLS,
     /// `--no-sendfile`).
     pub fn copied() -> Self {
-        Delivery(None)
+        Delivery::default()
     }
 
     /// File slices become placeholder frames that the socket sends with
     /// sendfile (plain HTTP/1.x; `net/zerocopy.rs`).
     pub fn zero_copy(queue: Arc<SendQueue>) -> Self {
-        Delivery(Some(queue))
+        Delivery {
+            queue: Some(queue),
+            limits: None,
+        }
+    }
+
+    /// Every body paced by `limits` (none when it has no bucket).
+    pub fn limited(mut self, limits: Limits) -> Self {
+        if !limits.buckets.is_empty() {
+            self.limits = Some(Arc::new(limits));
+        }
+        self
+    }
+
+    /// The pacing of one response's body, if the connection is limited.
+    pub fn pace(&self) -> Option<Pace> {
+        self.limits.as_ref().map(|limits| Pace {
+            free: limits.after,
+            limits: Arc::clone(limits),
+            sleep: None,
+        })
     }
 
     /// Bodies up to this size are read at once when the page cache holds
     /// them, so they leave with the headers in one write.
     fn small(&self) -> u64 {
-        if self.0.is_some() {
+        if self.queue.is_some() {
             SMALL_WITH_SENDFILE
         } else {
             SMALL
+        }
+    }
+}
+
+/// Paces one body by its connection's buckets: it hands out no more bytes
+/// than every bucket holds, and waits when one is empty. Applies to every
+/// way bytes leave (sendfile placeholders, copies, TLS, HTTP/2), since they
+/// all come from [`ResponseBody::poll_data`].
+#[derive(Debug)]
+pub struct Pace {
+    limits: Arc<Limits>,
+    /// Bytes of this response still allowed at full speed.
+    free: u64,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Pace {
+    /// How many bytes (at most `want`, at least 1) may leave now; pending
+    /// until at least a piece's worth may.
+    fn poll_allow(&mut self, cx: &mut Context<'_>, want: u64) -> Poll<u64> {
+        loop {
+            if let Some(sleep) = &mut self.sleep {
+                ready!(sleep.as_mut().poll(cx));
+                self.sleep = None;
+            }
+            if self.free > 0 {
+                return Poll::Ready(want.min(self.free));
+            }
+            let now = std::time::Instant::now();
+            let buckets = &self.limits.buckets;
+            let allowed = buckets.iter().map(|b| b.available(want, now)).min();
+            match allowed {
+                Some(0) => {}
+                Some(n) => return Poll::Ready(n),
+                None => return Poll::Ready(want),
+            }
+            let wait = buckets
+                .iter()
+                .map(|b| b.wait(want, now))
+                .max()
+                .unwrap_or_default();
+            self.sleep = Some(Box::pin(tokio::time::sleep(wait)));
+        }
+    }
+
+    /// Records that `n` bytes left.
+    fn sent(&mut self, n: u64) {
+        let free = n.min(self.free);
+        self.free -= free;
+        if n > free {
+            let now = std::time::Instant::now();
+            for bucket in &self.limits.buckets {
+                bucket.take(n - free, now);
+            }
         }
     }
 }
@@ -117,9 +206,9 @@ impl FileBody {
                 Some(Segment::File { len: 0, .. }) => {
                     self.segments.pop_front();
                 }
-                Some(Segment::File { offset, len }) if self.delivery.0.is_some() => {
+                Some(Segment::File { offset, len }) if self.delivery.queue.is_some() => {
                     let n = (*len).min(zerocopy::FRAME as u64).min(max);
-                    let queue = self.delivery.0.as_ref().expect("checked by the guard");
+                    let queue = self.delivery.queue.as_ref().expect("checked by the guard");
                     let frame_len = usize::try_from(n).expect("a frame fits in memory");
                     let frame = queue.push(self.source.clone(), *offset, frame_len);
                     *offset += n;
@@ -257,12 +346,13 @@ impl Content {
 pub struct ResponseBody {
     content: Content,
     log: AccessLog,
+    pace: Option<Pace>,
 }
 
 impl ResponseBody {
-    pub fn new(content: Content, mut log: AccessLog) -> Self {
+    pub fn new(content: Content, mut log: AccessLog, pace: Option<Pace>) -> Self {
         log.promised = content.remaining();
-        ResponseBody { content, log }
+        ResponseBody { content, log, pace }
     }
 }
 
@@ -275,7 +365,13 @@ impl ResponseBody {
         cx: &mut Context<'_>,
         max: usize,
     ) -> Poll<Option<io::Result<Bytes>>> {
-        let max = max.max(1);
+        let mut max = max.max(1);
+        if let Some(pace) = &mut self.pace {
+            if self.content.remaining() > 0 {
+                let allowed = ready!(pace.poll_allow(cx, max as u64));
+                max = usize::try_from(allowed).unwrap_or(max).max(1);
+            }
+        }
         let next = match &mut self.content {
             Content::Empty => None,
             Content::Bytes(b) if b.is_empty() => None,
@@ -283,7 +379,12 @@ impl ResponseBody {
             Content::File(f) => ready!(f.poll_chunk(cx, max as u64)),
         };
         match &next {
-            Some(Ok(bytes)) => self.log.sent += bytes.len() as u64,
+            Some(Ok(bytes)) => {
+                self.log.sent += bytes.len() as u64;
+                if let Some(pace) = &mut self.pace {
+                    pace.sent(bytes.len() as u64);
+                }
+            }
             Some(Err(e)) => self.log.failed(e),
             None => {}
         }

@@ -54,6 +54,7 @@ mod access;
 mod body;
 pub mod cli;
 pub mod fs;
+mod guard;
 mod handler;
 pub mod http;
 mod listing;

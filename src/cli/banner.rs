@@ -57,6 +57,13 @@ pub fn print(
         cors: config.cors.as_ref(),
         max_connections,
     }));
+    if config.auth_file.is_some() && !tls && !local.ip().is_loopback() {
+        more.push(
+            "warning: passwords cross the network in clear over plain HTTP; \
+             add --tls-cert and --tls-key, or serve behind a TLS proxy"
+                .to_owned(),
+        );
+    }
     // NOTE: ignored on purpose: see the module comment.
     let _ = more
         .iter()

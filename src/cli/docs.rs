@@ -76,7 +76,9 @@ mod tests {
         );
         assert!(man.contains(r"\-\-port"), "{man}");
         assert!(man.contains("RANGESERVE_PORT"), "{man}");
-        assert!(!man.contains("generate"), "{man}");
+        assert!(!man.contains(r"generate\-man"), "{man}");
+        assert!(!man.contains(r"generate\-completions"), "{man}");
+        assert!(man.contains(r"generate\-link\-key"), "{man}");
     }
 
     #[test]

@@ -12,12 +12,14 @@ pub mod logging;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use clap::builder::BoolishValueParser;
 
+use crate::guard::link::LinkKey;
 use crate::http::cors::Cors;
 use crate::net::conn::Timeouts;
 use hyper::header::HeaderValue;
@@ -40,6 +42,8 @@ const FILES: &str = "Files";
 const HTTP: &str = "HTTP";
 const TLS: &str = "TLS";
 const LOGGING: &str = "Logging";
+const ACCESS: &str = "Access";
+const LIMITS: &str = "Limits";
 
 /// A static file server for resumable, byte-exact downloads.
 #[derive(Debug, Parser)]
@@ -201,6 +205,86 @@ pub struct Cli {
           value_parser = parse_seconds, help_heading = NETWORK)]
     pub shutdown_timeout: Duration,
 
+    /// A password file in htpasswd format (make it with `htpasswd -cB FILE
+    /// USER`): every request then needs HTTP Basic credentials. bcrypt and
+    /// argon2 hashes; the file is re-read when it changes.
+    ///
+    /// Example: --auth-file /etc/rangeserve/users
+    #[arg(long, env = "RANGESERVE_AUTH_FILE", value_name = "FILE", help_heading = ACCESS)]
+    pub auth_file: Option<PathBuf>,
+
+    /// Serve this path and everything under it to anyone, without a password
+    /// or link (repeatable).
+    ///
+    /// Example: --public /releases --public /README.txt
+    #[arg(long = "public", env = "RANGESERVE_PUBLIC", value_name = "PATH", value_delimiter = ',',
+          help_heading = ACCESS)]
+    pub public: Vec<String>,
+
+    /// The secret file for signed, expiring links (at least 16 bytes;
+    /// --generate-link-key makes one). Without --auth-file, every request
+    /// then needs a valid link.
+    ///
+    /// Example: --link-key /etc/rangeserve/link.key
+    #[arg(long, env = "RANGESERVE_LINK_KEY", value_name = "FILE", help_heading = ACCESS)]
+    pub link_key: Option<PathBuf>,
+
+    /// Print a fresh random link key and exit.
+    ///
+    /// Example: rangeserve --generate-link-key > link.key
+    #[arg(long, help_heading = ACCESS)]
+    pub generate_link_key: bool,
+
+    /// Print a signed link to PATH (a file, or a folder ending in /) and
+    /// exit; needs --link-key.
+    ///
+    /// Example: --sign /releases/v1.iso --expires 24h
+    #[arg(long, value_name = "PATH", requires = "link_key", help_heading = ACCESS)]
+    pub sign: Option<String>,
+
+    /// How long a link printed by --sign stays valid: 90s, 30m, 24h, 7d.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration,
+          help_heading = ACCESS)]
+    pub expires: Duration,
+
+    /// Where links printed by --sign point (default: this server's address).
+    ///
+    /// Example: --base-url https://files.example.org
+    #[arg(long, value_name = "URL", help_heading = ACCESS)]
+    pub base_url: Option<String>,
+
+    /// The most bytes per second one connection is sent (K, M, G: powers of
+    /// 1024).
+    ///
+    /// Example: --limit-rate 2M
+    #[arg(long, env = "RANGESERVE_LIMIT_RATE", value_name = "RATE", value_parser = parse_rate,
+          help_heading = LIMITS)]
+    pub limit_rate: Option<u64>,
+
+    /// Send the first SIZE bytes of each response at full speed, then apply
+    /// the rate limits.
+    ///
+    /// Example: --limit-rate-after 10M
+    #[arg(long, env = "RANGESERVE_LIMIT_RATE_AFTER", value_name = "SIZE", default_value = "0",
+          value_parser = parse_size, help_heading = LIMITS)]
+    pub limit_rate_after: u64,
+
+    /// The most bytes per second all connections from one client address
+    /// share (IPv6 clients grouped by /64).
+    ///
+    /// Example: --limit-rate-per-ip 10M
+    #[arg(long, env = "RANGESERVE_LIMIT_RATE_PER_IP", value_name = "RATE",
+          value_parser = parse_rate, help_heading = LIMITS)]
+    pub limit_rate_per_ip: Option<u64>,
+
+    /// The most connections one client address may have open; beyond it,
+    /// requests are answered 429 with Retry-After.
+    ///
+    /// Example: --max-connections-per-ip 8
+    #[arg(long, env = "RANGESERVE_MAX_CONNECTIONS_PER_IP", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = LIMITS)]
+    pub max_connections_per_ip: Option<u32>,
+
     /// Print the man page (roff) to stdout and exit (docs.rs).
     #[arg(long, hide = true)]
     pub generate_man: bool,
@@ -231,6 +315,14 @@ pub struct Config {
     pub cors: Option<Cors>,
     pub precompressed: bool,
     pub shutdown_timeout: Duration,
+    pub auth_file: Option<PathBuf>,
+    /// Canonical URL paths, without a trailing slash.
+    pub public: Vec<String>,
+    pub link_key: Option<Arc<LinkKey>>,
+    pub limit_rate: Option<u64>,
+    pub limit_rate_after: u64,
+    pub limit_rate_per_ip: Option<u64>,
+    pub max_connections_per_ip: Option<u32>,
 }
 
 impl Cli {
@@ -243,6 +335,12 @@ impl Cli {
             bail!("cannot serve {shown}: not a folder");
         }
         std::fs::read_dir(&root).with_context(|| format!("cannot read folder {shown}"))?;
+        let link_key = self.link_key.as_deref().map(read_link_key).transpose()?;
+        let public = self
+            .public
+            .iter()
+            .map(|p| canonical_path(p).map(|c| c.trim_end_matches('/').to_owned()))
+            .collect::<anyhow::Result<_>>()?;
         Ok(Config {
             root,
             addr: SocketAddr::new(self.bind, self.port),
@@ -264,7 +362,90 @@ impl Cli {
             cors: self.cors,
             precompressed: self.precompressed,
             shutdown_timeout: self.shutdown_timeout,
+            auth_file: self.auth_file,
+            public,
+            link_key,
+            limit_rate: self.limit_rate,
+            limit_rate_after: self.limit_rate_after,
+            limit_rate_per_ip: self.limit_rate_per_ip,
+            max_connections_per_ip: self.max_connections_per_ip,
         })
+    }
+
+    /// `--generate-link-key` or `--sign`: the text to print instead of
+    /// serving, if one was asked for.
+    pub fn one_shot(&self) -> Option<anyhow::Result<String>> {
+        if self.generate_link_key {
+            return Some(LinkKey::generate().map_err(anyhow::Error::msg));
+        }
+        let path = self.sign.as_deref()?;
+        Some(self.signed_link(path))
+    }
+
+    fn signed_link(&self, path: &str) -> anyhow::Result<String> {
+        let key_file = self
+            .link_key
+            .as_deref()
+            .context("--sign needs --link-key")?;
+        let key = read_link_key(key_file)?;
+        let canonical = canonical_path(path)?;
+        let expires = SystemTime::now()
+            .checked_add(self.expires)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .filter(|&secs| secs < 10u64.pow(12))
+            .with_context(|| format!("--expires {:?} is too far in the future", self.expires))?;
+        let base = match &self.base_url {
+            Some(base) => base.trim_end_matches('/').to_owned(),
+            None => {
+                let scheme = if self.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}", SocketAddr::new(self.bind, self.port))
+            }
+        };
+        Ok(format!(
+            "{base}{canonical}?{}",
+            key.sign(&canonical, expires)
+        ))
+    }
+}
+
+/// A path as a URL path in canonical form (`RequestPath::url_path`), with
+/// its trailing slash kept.
+fn canonical_path(path: &str) -> anyhow::Result<String> {
+    let decoded = crate::fs::path::decode(path, true)
+        .map_err(|e| anyhow::anyhow!("{path:?} is not a usable path: {e:?}"))?;
+    Ok(decoded.url_path(decoded.trailing_slash))
+}
+
+/// Reads `--link-key`.
+fn read_link_key(file: &std::path::Path) -> anyhow::Result<Arc<LinkKey>> {
+    let contents =
+        std::fs::read(file).with_context(|| format!("cannot read link key {}", file.display()))?;
+    LinkKey::from_file_contents(&contents)
+        .map(Arc::new)
+        .map_err(|e| anyhow::anyhow!("link key {}: {e}", file.display()))
+}
+
+/// A duration such as `90s`, `30m`, `24h` or `7d`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration like 30m or 24h: {e}"))
+}
+
+/// A size such as `10M` (`guard::rate::parse_size`).
+fn parse_size(s: &str) -> Result<u64, String> {
+    crate::guard::rate::parse_size(s)
+}
+
+/// A rate such as `2M` (bytes per second), at least 1.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    match parse_size(s)? {
+        0 => Err(format!("'{s}': a rate must be above 0")),
+        rate => Ok(rate),
     }
 }
 

@@ -6,6 +6,7 @@
 //! untrusted bytes (Range, the conditional fields, Accept-Encoding) have fuzz
 //! targets. Nothing here imports `fs/`, `net/` or `listing/`.
 
+pub mod basic;
 pub mod conditional;
 pub mod cors;
 pub mod fields;

@@ -80,7 +80,18 @@ footer{margin-top:1rem;font-size:.85rem;opacity:.75}
 /// 3. Every name and the path are HTML-escaped; links are percent-encoded.
 ///
 /// `now` is the time printed in the footer; passing it keeps this pure.
-pub fn render_html(url_path: &str, entries: &[Entry], sort: Sort, now: SystemTime) -> String {
+pub fn render_html(
+    url_path: &str,
+    entries: &[Entry],
+    sort: Sort,
+    link: Option<&str>,
+    now: SystemTime,
+) -> String {
+    // A signed folder link travels on every link of the page.
+    let mut carried = String::new();
+    if let Some(link) = link {
+        push_html(&mut carried, &format!("&{link}"));
+    }
     let mut out = String::with_capacity(2048 + entries.len() * 200);
     let mut title = String::new();
     push_html(&mut title, url_path);
@@ -106,16 +117,21 @@ pub fn render_html(url_path: &str, entries: &[Entry], sort: Sort, now: SystemTim
         };
         let _ = write!(
             out,
-            "<th class=\"{class}\"{aria}><a href=\"?sort={}&amp;order={order}\">{label}{arrow}</a></th>",
+            "<th class=\"{class}\"{aria}><a href=\"?sort={}&amp;order={order}{carried}\">{label}{arrow}</a></th>",
             key.as_str()
         );
     }
     out.push_str("</tr></thead>\n<tbody>\n");
 
     if url_path != "/" {
-        out.push_str(
-            "<tr class=\"dir parent\"><td class=\"name\"><a href=\"../\">../</a></td>\
-             <td class=\"size\"></td><td class=\"date\"></td></tr>\n",
+        let mut parent = String::from("../");
+        if let Some(link) = link {
+            push_html(&mut parent, &format!("?{link}"));
+        }
+        let _ = writeln!(
+            out,
+            "<tr class=\"dir parent\"><td class=\"name\"><a href=\"{parent}\">../</a></td>\
+             <td class=\"size\"></td><td class=\"date\"></td></tr>",
         );
     }
     for entry in entries {
@@ -123,12 +139,12 @@ pub fn render_html(url_path: &str, entries: &[Entry], sort: Sort, now: SystemTim
         push_html(&mut name, &display_name(entry));
         // NOTE: the href holds only unreserved ASCII and `%XX`; escaping it
         // anyway keeps the attribute safe if `HREF` ever shrinks.
-        let mut link = String::new();
-        push_html(&mut link, &href(entry));
+        let mut target = String::new();
+        push_html(&mut target, &href(entry, link));
         let class = if entry.is_dir { "dir" } else { "file" };
         let _ = write!(
             out,
-            "<tr class=\"{class}\"><td class=\"name\"><a href=\"{link}\">{name}</a></td>"
+            "<tr class=\"{class}\"><td class=\"name\"><a href=\"{target}\">{name}</a></td>"
         );
         if entry.is_dir {
             out.push_str("<td class=\"size\">\u{2014}</td>");
@@ -184,6 +200,7 @@ mod tests {
             "/d/",
             entries,
             Sort::default(),
+            None,
             UNIX_EPOCH + Duration::from_secs(NOW),
         )
     }
@@ -234,7 +251,7 @@ mod tests {
 
     #[test]
     fn the_path_is_escaped_in_title_and_heading() {
-        let html = render_html("/<i>\"x\"/", &[], Sort::default(), UNIX_EPOCH);
+        let html = render_html("/<i>\"x\"/", &[], Sort::default(), None, UNIX_EPOCH);
         assert!(html.contains("<title>Index of /&lt;i&gt;&quot;x&quot;/</title>"));
         assert!(html.contains("<h1>Index of /&lt;i&gt;&quot;x&quot;/</h1>"));
         assert!(!html.contains("<i>"));
@@ -282,7 +299,7 @@ mod tests {
         assert_eq!(href, "caf%E9%20%FF.txt");
         assert_eq!(text, "caf\u{fffd} \u{fffd}.txt");
         let json: serde_json::Value =
-            serde_json::from_str(&render_json(&[entry])).expect("valid JSON");
+            serde_json::from_str(&render_json(&[entry], None)).expect("valid JSON");
         assert_eq!(json[0]["name"], "caf\u{fffd} \u{fffd}.txt");
         assert_eq!(json[0]["href"], "caf%E9%20%FF.txt");
         assert_eq!(json[0]["modified"], serde_json::Value::Null);
@@ -290,9 +307,9 @@ mod tests {
 
     #[test]
     fn parent_link_is_absent_at_the_root_and_present_below() {
-        let at_root = render_html("/", &[], Sort::default(), UNIX_EPOCH);
+        let at_root = render_html("/", &[], Sort::default(), None, UNIX_EPOCH);
         assert!(!at_root.contains("href=\"../\""));
-        let below = render_html("/a/b/", &[], Sort::default(), UNIX_EPOCH);
+        let below = render_html("/a/b/", &[], Sort::default(), None, UNIX_EPOCH);
         assert!(below.contains("<a href=\"../\">../</a>"));
     }
 
@@ -317,7 +334,7 @@ mod tests {
 
     #[test]
     fn headers_link_to_sorts_and_the_active_one_toggles() {
-        let html = render_html("/", &[], Sort::default(), UNIX_EPOCH);
+        let html = render_html("/", &[], Sort::default(), None, UNIX_EPOCH);
         assert!(html.contains(
             "<th class=\"name\" aria-sort=\"ascending\"><a href=\"?sort=name&amp;order=desc\">Name \u{25b2}</a></th>"
         ));
@@ -333,7 +350,7 @@ mod tests {
             key: SortKey::Date,
             descending: true,
         };
-        let html = render_html("/", &[], sort, UNIX_EPOCH);
+        let html = render_html("/", &[], sort, None, UNIX_EPOCH);
         assert!(html.contains(
             "<th class=\"date\" aria-sort=\"descending\"><a href=\"?sort=date&amp;order=asc\">Modified \u{25bc}</a></th>"
         ));
@@ -385,16 +402,16 @@ mod tests {
             prop_assert_eq!(decoded, name.clone());
             prop_assert!(href.bytes().all(|b| b.is_ascii_alphanumeric() || b"%-._~!$()*+,;=@".contains(&b)), "{}", href);
 
-            let json: serde_json::Value = serde_json::from_str(&render_json(&[entry])).expect("valid JSON");
+            let json: serde_json::Value = serde_json::from_str(&render_json(&[entry], None)).expect("valid JSON");
             prop_assert_eq!(&json[0]["name"], &serde_json::Value::String(lossy));
         }
 
         #[test]
         fn any_path_is_escaped(path in "/[^\\x00]{0,30}") {
-            let html = render_html(&path, &[], Sort::default(), UNIX_EPOCH);
+            let html = render_html(&path, &[], Sort::default(), None, UNIX_EPOCH);
             // The root has no parent row; compare like with like.
             let benign = if path == "/" { "/" } else { "/x/" };
-            let benign = render_html(benign, &[], Sort::default(), UNIX_EPOCH);
+            let benign = render_html(benign, &[], Sort::default(), None, UNIX_EPOCH);
             prop_assert_eq!(markup(&html), markup(&benign));
         }
 

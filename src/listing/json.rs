@@ -30,7 +30,7 @@ fn push_json_string(out: &mut String, text: &str) {
 ///
 /// `name` is the lossy UTF-8 name (without a trailing `/`); `href` is the
 /// exact link, relative to the folder, percent-encoded from the raw bytes.
-pub fn render_json(entries: &[Entry]) -> String {
+pub fn render_json(entries: &[Entry], link: Option<&str>) -> String {
     let mut out = String::with_capacity(2 + entries.len() * 128);
     out.push('[');
     for (i, entry) in entries.iter().enumerate() {
@@ -48,7 +48,7 @@ pub fn render_json(entries: &[Entry]) -> String {
             None => out.push_str("null"),
         }
         out.push_str(",\"href\":");
-        push_json_string(&mut out, &href(entry));
+        push_json_string(&mut out, &href(entry, link));
         out.push('}');
     }
     out.push_str("\n]\n");
@@ -70,7 +70,7 @@ mod tests {
                 ..file("x", 0, 0)
             },
         ];
-        let out = render_json(&entries);
+        let out = render_json(&entries, None);
         assert!(out.contains("\\u0001"), "{out}");
         let json: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
         assert_eq!(
@@ -83,7 +83,8 @@ mod tests {
                 {"name": "x", "type": "file", "size": 0, "modified": null, "href": "x"},
             ])
         );
-        let empty: serde_json::Value = serde_json::from_str(&render_json(&[])).expect("valid JSON");
+        let empty: serde_json::Value =
+            serde_json::from_str(&render_json(&[], None)).expect("valid JSON");
         assert_eq!(empty, serde_json::json!([]));
     }
 }

@@ -149,11 +149,16 @@ const HREF: &AsciiSet = &CONTROLS
     .add(b'}');
 
 /// The link to an entry, relative to its folder so the page works under
-/// any prefix; folders end in `/`. Non-ASCII bytes are always encoded.
-fn href(entry: &Entry) -> String {
+/// any prefix; folders end in `/`. Non-ASCII bytes are always encoded. A
+/// page opened by a signed folder link (`link`, its query) hands the link on.
+fn href(entry: &Entry, link: Option<&str>) -> String {
     let mut href: String = percent_encode(&entry.name, HREF).collect();
     if entry.is_dir {
         href.push('/');
+    }
+    if let Some(link) = link {
+        href.push('?');
+        href.push_str(link);
     }
     href
 }
@@ -177,20 +182,22 @@ pub struct Page {
 
 impl Page {
     /// Sorts `entries` by the query's order and renders them as JSON when
-    /// `json`, else as an HTML page titled with `display_path`.
+    /// `json`, else as an HTML page titled with `display_path`. `link` is
+    /// the query of the signed link that opened the page, if one did.
     pub fn render(
         mut entries: Vec<Entry>,
         display_path: &str,
         query: Option<&str>,
         json: bool,
+        link: Option<&str>,
         now: SystemTime,
     ) -> Self {
         let sort = parse_sort(query);
         sort_entries(&mut entries, sort);
         let body = if json {
-            render_json(&entries)
+            render_json(&entries, link)
         } else {
-            render_html(display_path, &entries, sort, now)
+            render_html(display_path, &entries, sort, link, now)
         };
         Page { body, json }
     }

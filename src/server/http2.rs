@@ -98,7 +98,7 @@ impl Http2 {
         &self,
         io: I,
         handler: &Arc<Handler>,
-        peer: SocketAddr,
+        (peer, delivery, over_limit): (SocketAddr, Delivery, bool),
         activity: Arc<Activity>,
         mut stop: watch::Receiver<bool>,
     ) where
@@ -128,6 +128,8 @@ impl Http2 {
                     let stream = Stream {
                         handler: Arc::clone(handler),
                         peer,
+                        delivery: delivery.clone(),
+                        over_limit,
                         budget: Arc::clone(&budget),
                         send_timeout: self.timeouts.send,
                         _in_flight: activity.begin_request(),
@@ -180,6 +182,10 @@ impl Http2 {
 struct Stream {
     handler: Arc<Handler>,
     peer: SocketAddr,
+    /// How file bytes are taken and paced (copied: HTTP/2 frames them).
+    delivery: Delivery,
+    /// Answer 429: the client has too many connections.
+    over_limit: bool,
     budget: Arc<Semaphore>,
     send_timeout: Duration,
     _in_flight: InFlight,
@@ -200,10 +206,13 @@ impl Stream {
         // Request bodies are never read; dropping the stream discards them.
         let (parts, _) = request.into_parts();
         let request = Request::from_parts(parts, ());
-        let response = self
-            .handler
-            .serve(&request, self.peer, Delivery::copied())
-            .await;
+        let response = if self.over_limit {
+            self.handler.over_limit(&request, self.peer)
+        } else {
+            self.handler
+                .serve(&request, self.peer, self.delivery.clone())
+                .await
+        };
         let (mut head, mut body) = response.into_parts();
         head.headers.insert(header::DATE, date());
         let end = body.remaining() == 0;

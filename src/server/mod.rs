@@ -17,6 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hyper::Request;
 use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -25,9 +26,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::body::Delivery;
+use crate::body::{Delivery, Limits};
 use crate::cli::Config;
 use crate::fs::root::Root;
+use crate::guard::Guard;
+use crate::guard::clients::{Admission, Clients};
+use crate::guard::rate::Bucket;
 use crate::handler::{Handler, Options};
 use crate::net::coalesce::Coalesce;
 use crate::net::conn::{self, Activity, Guarded, Timeouts, Tracked};
@@ -72,8 +76,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     crate::cli::banner::print(&config, tls.is_some(), &listener, local, max_connections)?;
     let slots = Arc::new(Semaphore::new(max_connections));
     tracing::info!(max_connections, "accepting connections");
+    let guard = Guard::new(
+        config.auth_file.clone(),
+        config.link_key.clone(),
+        config.public.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let connections = Arc::new(Connections {
-        handler: Arc::new(Handler::new(root, options)),
+        handler: Arc::new(Handler::new(root, options, guard)),
+        clients: Clients::new(config.max_connections_per_ip, config.limit_rate_per_ip),
+        limit_rate: config.limit_rate,
+        limit_rate_after: config.limit_rate_after,
         http1: http1_builder(&config),
         http2: Http2::new(config.max_header_size, config.timeouts),
         timeouts: config.timeouts,
@@ -144,9 +157,21 @@ fn http1_builder(config: &Config) -> http1::Builder {
     http1
 }
 
+/// What the server knows of the client of one connection.
+struct Client {
+    peer: SocketAddr,
+    limits: Limits,
+    /// The client already had `--max-connections-per-ip` connections.
+    over_limit: bool,
+}
+
 /// What every connection needs, shared by all of them.
 struct Connections {
     handler: Arc<Handler>,
+    clients: Arc<Clients>,
+    /// `--limit-rate`, per connection, and `--limit-rate-after`.
+    limit_rate: Option<u64>,
+    limit_rate_after: u64,
     http1: http1::Builder,
     http2: Http2,
     timeouts: Timeouts,
@@ -163,6 +188,16 @@ impl Connections {
     /// (each allocated only when used, and freed when done).
     async fn serve(&self, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
         let activity = Activity::new();
+        // Counted among its client's connections until this returns.
+        let admission = self
+            .clients
+            .is_limited()
+            .then(|| self.clients.admit(peer.ip()));
+        let client = Client {
+            peer,
+            limits: self.limits(admission.as_ref()),
+            over_limit: admission.as_ref().is_some_and(|a| a.over_limit),
+        };
         let Some(acceptor) = &self.tls else {
             let queue = Arc::new(SendQueue::default());
             let socket = ZeroCopyIo::new(stream, Arc::clone(&queue));
@@ -172,7 +207,7 @@ impl Connections {
                 Delivery::copied()
             };
             let io = Tracked::new(socket, Arc::clone(&activity));
-            return Box::pin(self.dispatch(io, delivery, peer, stop, activity)).await;
+            return Box::pin(self.dispatch(io, delivery, client, stop, activity)).await;
         };
         // The handshake is part of the request head: same deadline.
         let handshake = Box::pin(tokio::time::timeout(
@@ -183,10 +218,23 @@ impl Connections {
             // NOTE: never zero-copy over TLS: sendfile would bypass encryption.
             Ok(Ok(tls)) => {
                 let io = Tracked::new(tls, Arc::clone(&activity));
-                Box::pin(self.dispatch(io, Delivery::copied(), peer, stop, activity)).await;
+                Box::pin(self.dispatch(io, Delivery::copied(), client, stop, activity)).await;
             }
             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
+    }
+
+    /// The rate limits of a new connection: its own `--limit-rate` bucket
+    /// and its client's shared one.
+    fn limits(&self, admission: Option<&Admission>) -> Limits {
+        let own = self
+            .limit_rate
+            .map(|rate| Arc::new(Bucket::new(rate, std::time::Instant::now())));
+        let shared = admission.and_then(|a| a.bucket.clone());
+        Limits {
+            buckets: own.into_iter().chain(shared).collect(),
+            after: self.limit_rate_after,
         }
     }
 
@@ -196,12 +244,13 @@ impl Connections {
         &self,
         io: Tracked<I>,
         delivery: Delivery,
-        peer: SocketAddr,
+        client: Client,
         stop: watch::Receiver<bool>,
         activity: Arc<Activity>,
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let peer = client.peer;
         let sniffed = tokio::select! {
             sniffed = preface::sniff(io) => sniffed,
             reason = conn::watchdog(Arc::clone(&activity), self.timeouts) => {
@@ -209,11 +258,23 @@ impl Connections {
             }
         };
         match sniffed {
-            Ok((Protocol::Http1, io)) => self.http1(io, delivery, peer, stop, activity).await,
+            Ok((Protocol::Http1, io)) => {
+                let delivery = delivery.limited(client.limits.clone());
+                self.http1(io, delivery, &client, stop, activity).await;
+            }
             Ok((Protocol::Http2, io)) => {
                 let io = Coalesce::new(io);
                 let handler = &self.handler;
-                self.http2.serve(io, handler, peer, activity, stop).await;
+                let delivery = Delivery::copied().limited(client.limits.clone());
+                self.http2
+                    .serve(
+                        io,
+                        handler,
+                        (peer, delivery, client.over_limit),
+                        activity,
+                        stop,
+                    )
+                    .await;
             }
             Err(e) => tracing::debug!(%peer, error = %e, "connection closed before a request"),
         }
@@ -225,12 +286,13 @@ impl Connections {
         &self,
         io: I,
         delivery: Delivery,
-        peer: SocketAddr,
+        client: &Client,
         mut stop: watch::Receiver<bool>,
         activity: Arc<Activity>,
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let (peer, over_limit) = (client.peer, client.over_limit);
         let handler = Arc::clone(&self.handler);
         let requests = Arc::clone(&activity);
         let service = service_fn(move |request: Request<Incoming>| {
@@ -238,7 +300,15 @@ impl Connections {
             let handler = Arc::clone(&handler);
             let delivery = delivery.clone();
             async move {
-                let response = handler.serve(&request, peer, delivery).await;
+                let response = if over_limit {
+                    // One answer, then the connection closes.
+                    let mut r = handler.over_limit(&request, peer);
+                    r.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    r
+                } else {
+                    handler.serve(&request, peer, delivery).await
+                };
                 Ok::<_, Infallible>(response.map(|body| Guarded::new(body, in_flight)))
             }
         });
