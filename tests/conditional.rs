@@ -183,19 +183,22 @@ fn keep_alive_connection_survives_conditional_responses() {
     let mut reader = BufReader::new(stream);
     write!(
         writer,
-        "GET /f.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\n\r\n"
+        "GET /f.txt HTTP/1.1\r\nHost: x\r\n{}If-None-Match: {etag}\r\n\r\n",
+        common::auth_line()
     )
     .expect("1");
     assert_eq!(read_response(&mut reader, false).status, 304);
     write!(
         writer,
-        "GET /f.txt HTTP/1.1\r\nHost: x\r\nIf-Match: \"x\"\r\n\r\n"
+        "GET /f.txt HTTP/1.1\r\nHost: x\r\n{}If-Match: \"x\"\r\n\r\n",
+        common::auth_line()
     )
     .expect("2");
     assert_eq!(read_response(&mut reader, false).status, 412);
     write!(
         writer,
-        "GET /f.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET /f.txt HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n",
+        common::auth_line()
     )
     .expect("3");
     let r = read_response(&mut reader, false);

@@ -18,7 +18,8 @@ fn file_rewritten_while_a_slow_client_downloads_is_never_complete() {
     let mut stream = s.connect();
     write!(
         stream,
-        "GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET /big.bin HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n",
+        common::auth_line()
     )
     .expect("send");
     let mut reader = BufReader::new(stream);
@@ -49,7 +50,12 @@ fn file_truncated_while_sending_cuts_the_connection() {
     let size = 32 << 20;
     let path = s.write("big.bin", &pattern(size));
     let mut stream = s.connect();
-    write!(stream, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n").expect("send");
+    write!(
+        stream,
+        "GET /big.bin HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        common::auth_line()
+    )
+    .expect("send");
     let mut reader = BufReader::new(stream);
     let mut byte = [0u8; 1];
     reader.read_exact(&mut byte).expect("first byte");
@@ -76,7 +82,8 @@ fn file_replaced_by_rename_keeps_streaming_the_old_version_whole() {
     let mut stream = s.connect();
     write!(
         stream,
-        "GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET /big.bin HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n",
+        common::auth_line()
     )
     .expect("send");
     let mut reader = BufReader::new(stream);
@@ -209,7 +216,8 @@ mod copying_path {
         let mut stream = s.connect();
         write!(
             stream,
-            "GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET /big.bin HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n",
+            common::auth_line()
         )
         .expect("send");
         let mut reader = BufReader::new(stream);

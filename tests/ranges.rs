@@ -172,7 +172,11 @@ fn empty_file_without_range_is_200_with_zero_length() {
 /// followed it before the server closed the connection.
 fn head_and_rest(server: &Server, path: &str, headers: &[&str]) -> (Response, Vec<u8>) {
     let mut stream = server.connect();
-    let mut request = format!("HEAD {path} HTTP/1.1\r\nHost: {}\r\n", server.addr);
+    let mut request = format!(
+        "HEAD {path} HTTP/1.1\r\nHost: {}\r\n{}",
+        server.addr,
+        common::auth_line()
+    );
     for h in headers {
         request.push_str(h);
         request.push_str("\r\n");

@@ -48,6 +48,12 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// up to `config.shutdown_timeout`.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
+    let guard = Guard::new(
+        config.auth_file.clone(),
+        config.link_key.clone(),
+        config.public.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let listener = bind(&config)?;
     let local = listener
         .local_addr()
@@ -76,12 +82,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     crate::cli::banner::print(&config, tls.is_some(), &listener, local, max_connections)?;
     let slots = Arc::new(Semaphore::new(max_connections));
     tracing::info!(max_connections, "accepting connections");
-    let guard = Guard::new(
-        config.auth_file.clone(),
-        config.link_key.clone(),
-        config.public.clone(),
-    )
-    .map_err(anyhow::Error::msg)?;
     let connections = Arc::new(Connections {
         handler: Arc::new(Handler::new(root, options, guard)),
         clients: Clients::new(config.max_connections_per_ip, config.limit_rate_per_ip),

@@ -17,11 +17,65 @@ pub fn configure<'c>(command: &'c mut Command, dir: &Path, args: &[&str]) -> &'c
     command
         .arg(dir)
         .args(["--port", "0"])
+        .args(guard_args())
         .args(args)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
+}
+
+/// Whether this test binary runs its suites with access control and limits
+/// on (`tests/guarded.rs` includes the range, conditional, multipart and
+/// integrity suites): every server then asks for a password and paces its
+/// bodies, and every request the helpers send carries the password.
+pub fn guarded() -> bool {
+    static GUARDED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *GUARDED.get_or_init(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.file_name()?.to_str().map(|n| n.starts_with("guarded")))
+            .unwrap_or(false)
+    })
+}
+
+/// The credentials of guarded mode, as `user:password` and as a header line.
+pub const GUARD_CREDENTIALS: &str = "test:test";
+const GUARD_AUTHORIZATION: &str = "Authorization: Basic dGVzdDp0ZXN0\r\n";
+/// `htpasswd -nbB -C 4 test test`.
+const GUARD_USERS: &str = "test:$2y$04$QUDCqnHHGcvCDyiGLqNePedtzroWQEzXuswaOz58fd91VK7sPHHYO\n";
+
+/// The `Authorization` line (with its CRLF) that requests need in guarded
+/// mode; empty otherwise.
+pub fn auth_line() -> &'static str {
+    if guarded() { GUARD_AUTHORIZATION } else { "" }
+}
+
+/// The flags guarded mode adds: a password file, rate limits high enough
+/// not to slow the suites but low enough to pace every body, and a
+/// per-client connection cap no suite reaches.
+fn guard_args() -> Vec<String> {
+    if !guarded() {
+        return Vec::new();
+    }
+    let users = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guarded-users");
+    if !users.exists() {
+        std::fs::write(&users, GUARD_USERS).expect("write the password file");
+    }
+    [
+        "--auth-file",
+        users.to_str().expect("UTF-8 path"),
+        "--limit-rate",
+        "256M",
+        "--limit-rate-after",
+        "64K",
+        "--limit-rate-per-ip",
+        "1G",
+        "--max-connections-per-ip",
+        "10000",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// Spawns `command` (set up by [`configure`], and adjusted after) and reads
@@ -103,8 +157,13 @@ impl Server {
         self.dir.path()
     }
 
+    /// The URL of `path`, with the password in guarded mode.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        if guarded() {
+            format!("http://{GUARD_CREDENTIALS}@{}{path}", self.addr)
+        } else {
+            format!("http://{}{path}", self.addr)
+        }
     }
 
     pub fn connect(&self) -> TcpStream {
@@ -120,7 +179,7 @@ impl Server {
     /// `Connection: close` is added so the response ends with the connection.
     pub fn raw(&self, head: &str) -> Response {
         let mut stream = self.connect();
-        let request = format!("{head}\r\nConnection: close\r\n\r\n");
+        let request = format!("{head}\r\n{}Connection: close\r\n\r\n", auth_line());
         stream.write_all(request.as_bytes()).expect("send");
         let is_head = head.starts_with("HEAD ");
         read_response(&mut BufReader::new(stream), is_head)
