@@ -185,7 +185,9 @@ impl Scanner {
             let (used, frame_ended) = self.step(&bytes[i..]);
             i += used;
             if let Some((kind, flags)) = frame_ended {
-                if kind == HEADERS || kind == CONTINUATION {
+                // Bytes that did not parse are h2's to refuse: no report,
+                // whatever part of them was measured.
+                if (kind == HEADERS || kind == CONTINUATION) && !self.lost {
                     let over = self.block >= self.limit;
                     if flags & END_HEADERS != 0 {
                         self.block = 0;
@@ -816,6 +818,19 @@ mod tests {
         assert_eq!(scanner.feed(&stream), Some(stream.len() - 1));
         let mut scanner = past_preface(1 << 20);
         assert_eq!(scanner.feed(&stream), None);
+    }
+
+    #[test]
+    fn a_block_that_does_not_parse_is_not_reported_however_it_is_cut() {
+        // One 300-byte field, then index 0, which no table has (RFC 7541 §6.1).
+        let mut block = vec![0x40, 0x01, b'x', 0x7f, 0xad, 0x01];
+        block.extend(std::iter::repeat_n(b'v', 300));
+        block.push(0x80);
+        let frame = headers(1, END_HEADERS, &block);
+        assert_eq!(past_preface(100).feed(&frame), None);
+        let mut cut = past_preface(100);
+        assert_eq!(cut.feed(&frame[..frame.len() - 1]), None);
+        assert_eq!(cut.feed(&frame[frame.len() - 1..]), None);
     }
 
     proptest! {
