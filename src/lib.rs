@@ -8,10 +8,12 @@
 //!    bounds its timeouts, `coalesce` batches HTTP/2 writes, `zerocopy`
 //!    sends file slices with sendfile, `tls` encrypts);
 //! 2. `handler`: gate the method (GET, HEAD; OPTIONS answered; others 405);
-//! 3. `fs/`: decode the path (`path`) and open the file inside the root
-//!    (`root`, or take it from `filecache`, which forgets it on any change),
-//!    reading its metadata from the open handle; a folder's entries come
-//!    from `entries` and are rendered by `listing/`;
+//! 3. `fs/`: decode the path (`path`); `guard/` decides who may have it
+//!    (password, public path, signed link) before anything is opened; then
+//!    open the file inside the root (`root`, or take it from `filecache`,
+//!    which forgets it on any change), reading its metadata from the open
+//!    handle; a folder's entries come from `entries` and are rendered by
+//!    `listing/`;
 //! 4. `http/conditional`: compute the validators (ETag, Last-Modified) and
 //!    evaluate the preconditions;
 //! 5. `http/range`: decide 200, 206 or 416 from the `Range` header
@@ -27,6 +29,7 @@
 //! server/            bind, accept, connection settings, graceful stop;
 //!                    http2 (streams on the h2 crate), gate
 //! handler.rs         the one place that orchestrates a request (steps above)
+//! guard/             who may download and how fast: passwords, links, limits
 //! body.rs access.rs media_type.rs   what the handler assembles a response from
 //! http/              pure HTTP semantics: range, conditional, negotiate,
 //!                    multipart, cors, fields (header-field syntax),
