@@ -82,9 +82,6 @@ impl Clients {
             entry.connections += 1;
         }
         let bucket = entry.bucket.clone();
-        if entry.connections == 0 {
-            open.remove(&key);
-        }
         Admission {
             clients: Arc::clone(self),
             key,

@@ -124,7 +124,7 @@ impl LinkKey {
         now: SystemTime,
     ) -> Result<String, Invalid> {
         let p = params(query)?;
-        let (Some(expires_text), Some(signature)) = (p.expires, p.signature) else {
+        let (Some(expires_text), Some(signature_text)) = (p.expires, p.signature) else {
             return Err(Invalid::Malformed);
         };
         if expires_text.is_empty()
@@ -135,7 +135,7 @@ impl LinkKey {
         }
         let expires: u64 = expires_text.parse().map_err(|_| Invalid::Malformed)?;
         let signature = URL_SAFE_NO_PAD
-            .decode(signature)
+            .decode(signature_text)
             .map_err(|_| Invalid::Malformed)?;
         let scope = match p.scope {
             Some(scope) => {
@@ -163,7 +163,13 @@ impl LinkKey {
         if now > expires {
             return Err(Invalid::Expired);
         }
-        Ok(self.sign(&scope, expires))
+        // The link's own parameters, as they came (already verified).
+        Ok(match p.scope {
+            Some(scope) => {
+                format!("expires={expires_text}&scope={scope}&signature={signature_text}")
+            }
+            None => format!("expires={expires_text}&signature={signature_text}"),
+        })
     }
 }
 

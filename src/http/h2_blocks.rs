@@ -231,16 +231,7 @@ impl Scanner {
                     },
                     _ => Part::Skip { skip: left, pad: 0 },
                 };
-                self.frame = Frame::Payload {
-                    kind,
-                    flags,
-                    left,
-                    part,
-                };
-                if left == 0 {
-                    return (n, self.end_frame());
-                }
-                (n, None)
+                self.continue_frame(kind, flags, left, part, n)
             }
             Frame::Payload {
                 kind,
@@ -293,19 +284,31 @@ impl Scanner {
                         )
                     }
                 };
-                let left = left - used;
-                self.frame = Frame::Payload {
-                    kind,
-                    flags,
-                    left,
-                    part,
-                };
-                if left == 0 {
-                    return (used, self.end_frame());
-                }
-                (used, None)
+                self.continue_frame(kind, flags, left - used, part, used)
             }
         }
+    }
+
+    /// Goes on with the frame, `left` payload bytes to go in `part`, after
+    /// `used` bytes; ends it if nothing is left.
+    fn continue_frame(
+        &mut self,
+        kind: u8,
+        flags: u8,
+        left: usize,
+        part: Part,
+        used: usize,
+    ) -> (usize, Option<(u8, u8)>) {
+        self.frame = Frame::Payload {
+            kind,
+            flags,
+            left,
+            part,
+        };
+        if left == 0 {
+            return (used, self.end_frame());
+        }
+        (used, None)
     }
 
     /// The part that follows HEADERS' pad length (if any): the priority
