@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 
 use crate::access::AccessLog;
 use crate::fs::snapshot::{Pinned, Snapshot};
+use crate::guard::clients::Admission;
 use crate::guard::rate::Bucket;
 use crate::http::multipart::Segment;
 use crate::net::zerocopy::{self, SendQueue};
@@ -52,6 +53,9 @@ pub struct Limits {
     pub buckets: Vec<Arc<Bucket>>,
     /// Bytes of each response sent at full speed first.
     pub after: u64,
+    /// Held until the last body using these limits is done: a proxied
+    /// client's place among its address's requests.
+    pub hold: Option<Arc<Admission>>,
 }
 
 impl Delivery {
@@ -75,6 +79,17 @@ impl Delivery {
         if !limits.buckets.is_empty() {
             self.limits = Some(Arc::new(limits));
         }
+        self
+    }
+
+    /// The same delivery for one request of a client behind a proxy: its
+    /// address's shared bucket joins the connection's, and the request
+    /// counts among the address's until its body is done.
+    pub fn for_client(mut self, admission: Admission) -> Self {
+        let mut limits = self.limits.as_deref().cloned().unwrap_or_default();
+        limits.buckets.extend(admission.bucket.clone());
+        limits.hold = Some(Arc::new(admission));
+        self.limits = Some(Arc::new(limits));
         self
     }
 
@@ -286,7 +301,10 @@ fn read_cached(source: &Pinned, offset: u64, len: u64) -> Option<Bytes> {
             read => filled += read,
         }
     }
-    source.verify().ok().map(|()| Bytes::from(buf))
+    // NOTE: a change here is not a cut (the body is then streamed, and its
+    // reads see the change), so it is not counted.
+    let holds = source.snapshot.holds(&source.file).ok()?;
+    holds.then(|| Bytes::from(buf))
 }
 
 /// What a response carries.

@@ -2,8 +2,11 @@
 //! request.
 //!
 //! A request flows top to bottom, once:
-//! 0. framing: HTTP/1.1 needs exactly one Host (RFC 9112 §3.2); a target
-//!    longer than [`MAX_TARGET`] is 414;
+//! 0. client: behind a trusted proxy (`--real-ip-from`), the address it
+//!    reports (`http/forwarded.rs`), which the log and the per-address
+//!    limits then use; framing: HTTP/1.1 needs exactly one Host (RFC 9112
+//!    §3.2); a target longer than [`MAX_TARGET`] is 414; with
+//!    `--path-prefix`, a path outside it is 404;
 //! 1. method gate: GET and HEAD are served, OPTIONS is answered, the rest get 405;
 //! 2. resolve: the path is decoded and refused if it could leave the root
 //!    (`fs/path.rs`);
@@ -36,11 +39,13 @@ use crate::fs::ResolveError;
 use crate::fs::path::{self, RequestPath};
 use crate::fs::root::{Root, Target};
 use crate::fs::snapshot::Snapshot;
+use crate::guard::clients::Clients;
 use crate::guard::{self, Guard, Verdict};
 use crate::http::basic;
 use crate::http::conditional::{self, ConditionalFields, Outcome, Validators};
 use crate::http::cors::Cors;
 use crate::http::fields;
+use crate::http::forwarded::{self, Cidr, Source};
 use crate::http::multipart::{self, Multipart, Segment};
 use crate::http::negotiate::{self, Coding};
 use crate::http::range::{self, RangeDecision};
@@ -59,6 +64,26 @@ pub struct Handler {
     options: Options,
     guard: Guard,
     types: MediaTypes,
+    proxies: Proxies,
+    /// Per-address limits, for clients behind a trusted proxy (the server
+    /// applies them per connection to everyone else).
+    clients: Arc<Clients>,
+}
+
+/// The proxies whose word on the client's address is taken.
+#[derive(Debug, Clone, Default)]
+pub struct Proxies {
+    /// `--real-ip-from`.
+    pub trusted: Vec<Cidr>,
+    /// `--real-ip-header`.
+    pub source: Source,
+}
+
+impl Proxies {
+    /// Whether a connection from `ip` is a trusted proxy's.
+    pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        self.trusted.iter().any(|net| net.contains(ip))
+    }
 }
 
 /// What the command line decides about responses.
@@ -71,16 +96,41 @@ pub struct Options {
     pub cors: Option<Cors>,
     /// Serve `file.ext.br`, `.zst` or `.gz` to clients that accept it.
     pub precompressed: bool,
+    /// `--path-prefix`, canonical, without a trailing slash; empty for none.
+    pub path_prefix: String,
 }
 
 impl Handler {
-    pub fn new(root: Root, options: Options, guard: Guard) -> Self {
+    pub fn new(
+        root: Root,
+        options: Options,
+        guard: Guard,
+        (proxies, clients): (Proxies, Arc<Clients>),
+    ) -> Self {
         Handler {
             root: Arc::new(root),
             options,
             guard,
             types: MediaTypes::default(),
+            proxies,
+            clients,
         }
+    }
+
+    /// Whether connections from `ip` are a trusted proxy's: the server then
+    /// leaves per-address limits to [`Handler::serve`], per request.
+    pub fn is_proxy(&self, ip: std::net::IpAddr) -> bool {
+        self.proxies.trusts(ip)
+    }
+
+    /// Replaces the `--link-key` (SIGHUP).
+    pub fn reload_link_key(&self, key: Arc<crate::guard::link::LinkKey>) {
+        self.guard.reload_link_key(key);
+    }
+
+    /// Open-file cache lookups (hits, misses) so far, for `--metrics`.
+    pub fn file_cache_stats(&self) -> Option<(u64, u64)> {
+        self.root.cache_stats()
     }
 
     /// The answer to every request on a connection from a client that
@@ -105,6 +155,33 @@ impl Handler {
         peer: SocketAddr,
         delivery: Delivery,
     ) -> Response<ResponseBody> {
+        // 0. Client: behind a trusted proxy, the address it reports, and
+        // that client's share of the per-address limits for this request.
+        let (peer, delivery) = if self.proxies.trusts(peer.ip()) {
+            let values = request.headers().get_all(match self.proxies.source {
+                Source::XForwardedFor => "x-forwarded-for",
+                Source::Forwarded => "forwarded",
+            });
+            let values = values.iter().map(HeaderValue::as_bytes);
+            let ip = forwarded::client_address(
+                peer.ip(),
+                self.proxies.source,
+                values,
+                &self.proxies.trusted,
+            );
+            let client = SocketAddr::new(ip, 0);
+            if !self.clients.is_limited() {
+                (client, delivery)
+            } else {
+                let admission = self.clients.admit(ip);
+                if admission.over_limit {
+                    return self.over_limit(request, client);
+                }
+                (client, delivery.for_client(admission))
+            }
+        } else {
+            (peer, delivery)
+        };
         let mut log = AccessLog::new(peer, request);
         let pace = delivery.pace();
         let mut response = self.respond(request, peer, delivery, &mut log).await;
@@ -135,6 +212,21 @@ impl Handler {
             tracing::debug!(target, "request target too long");
             return short(StatusCode::URI_TOO_LONG, "request target too long");
         }
+        let prefix = self.options.path_prefix.as_str();
+        let Some(uri_path) = request.uri().path().strip_prefix(prefix) else {
+            return short(StatusCode::NOT_FOUND, "not found");
+        };
+        if !prefix.is_empty() && uri_path.is_empty() {
+            // `/downloads`: the folder is at `/downloads/`.
+            let mut r = short(StatusCode::MOVED_PERMANENTLY, "moved permanently");
+            let location = HeaderValue::try_from(format!("{prefix}/"))
+                .expect("a canonical path is a valid header value");
+            r.headers_mut().insert(header::LOCATION, location);
+            return r;
+        }
+        if !prefix.is_empty() && !uri_path.starts_with('/') && request.method() != Method::OPTIONS {
+            return short(StatusCode::NOT_FOUND, "not found");
+        }
 
         // 1. Method gate.
         let head = match *request.method() {
@@ -164,7 +256,7 @@ impl Handler {
         // caches, and a round trip through the blocking pool (two thread
         // switches) cost far more: 6.5k vs 23.7k req/s for a 4 KiB file on one
         // pinned core (wrk -c 64). File bytes are never read here.
-        let path = match path::decode(request.uri().path(), self.options.hidden) {
+        let path = match path::decode(uri_path, self.options.hidden) {
             Ok(path) => path,
             Err(e) => return refusal(e, request),
         };
@@ -188,7 +280,7 @@ impl Handler {
                     .await;
             }
             Ok((Target::AddSlash, path)) => {
-                let dir = path.url_path(true);
+                let dir = format!("{prefix}{}", path.url_path(true));
                 let with_query = request.uri().query().map(|q| format!("{dir}?{q}"));
                 // The query is the client's: keep it only if it is a valid header value.
                 let location = with_query
@@ -379,6 +471,11 @@ fn serve_file<B>(
             short(StatusCode::PRECONDITION_FAILED, "precondition failed")
         }
         Outcome::Proceed { range_applies } => {
+            if range.is_some() && !range_applies {
+                // If-Range no longer matches: the client's partial copy is
+                // of another version, and it gets the whole file.
+                crate::metrics::METRICS.if_range_refused();
+            }
             // 5. Range, over the bytes sent (encoded ones for a sidecar).
             let decision = match range {
                 Some(value) if range_applies => range::decide(value.as_bytes(), length),

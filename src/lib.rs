@@ -62,6 +62,7 @@ mod handler;
 pub mod http;
 mod listing;
 mod media_type;
+mod metrics;
 mod net;
 mod server;
 
@@ -72,6 +73,8 @@ use anyhow::Context;
 /// Checks the configuration, then serves until Ctrl-C or SIGTERM.
 pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
     let config = cli.into_config()?;
+    // Before any thread starts: it takes its variables out of the environment.
+    let inherited = server::listen::inherited()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,7 +82,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
     // NOTE: the server runs as a task on a worker thread, not on this one:
     // accepting here handed each new connection to a worker, two thread
     // wake-ups (a futex and an eventfd write) before its first byte.
-    let server = runtime.spawn(server::run(config));
+    let server = runtime.spawn(server::run(config, inherited));
     let result = runtime
         .block_on(server)
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));

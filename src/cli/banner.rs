@@ -25,19 +25,42 @@ use crate::http::cors::Cors;
 /// (containers, VPNs) gets a count instead of a screenful.
 const MAX_URLS: usize = 16;
 
-/// Prints the start-up lines for a server listening on `listener` at `local`.
-pub fn print(
-    config: &Config,
-    tls: bool,
-    listener: &TcpListener,
-    local: SocketAddr,
-    max_connections: usize,
-) -> anyhow::Result<()> {
+/// What the server listens on, as the banner tells it.
+#[derive(Debug)]
+pub struct Listening<'a> {
+    /// The first is named on line 1; there is at least one.
+    pub sockets: &'a [TcpListener],
+    /// The sockets came from a service manager (socket activation).
+    pub inherited: bool,
+    /// The `--metrics` listener's address.
+    pub metrics: Option<SocketAddr>,
+    pub tls: bool,
+    pub max_connections: usize,
+    /// `--reuse-port` where the kernel does not move waiting connections
+    /// to a sibling socket when this one closes.
+    pub reset_on_stop: bool,
+}
+
+/// Prints the start-up lines.
+pub fn print(config: &Config, listening: &Listening<'_>) -> anyhow::Result<()> {
+    let tls = listening.tls;
+    let max_connections = listening.max_connections;
     let scheme = if tls { "https" } else { "http" };
+    let addresses: Vec<SocketAddr> = listening
+        .sockets
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<Result<_, _>>()
+        .context("cannot read the bound address")?;
+    let (listener, local) = match (listening.sockets.first(), addresses.first()) {
+        (Some(listener), Some(&local)) => (listener, local),
+        _ => anyhow::bail!("no socket to listen on"),
+    };
+    let prefix = &config.path_prefix;
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
-        "Serving {} at {scheme}://{local}/",
+        "Serving {} at {scheme}://{local}{prefix}/",
         config.root.display()
     )
     .and_then(|()| stdout.flush())
@@ -46,6 +69,27 @@ pub fn print(
     let mut more = Vec::new();
     if local.ip().is_unspecified() {
         more = also_at(scheme, local, accepts_ipv4(listener, local), &interfaces());
+    }
+    for other in &addresses[1..] {
+        more.push(format!("  also at {scheme}://{other}{prefix}/"));
+    }
+    if listening.inherited {
+        more.push(format!(
+            "  on {} socket(s) passed by the service manager (socket activation)",
+            addresses.len()
+        ));
+    }
+    if let Some(metrics) = listening.metrics {
+        more.push(format!(
+            "  metrics at http://{metrics}/metrics, health at http://{metrics}/healthz"
+        ));
+    }
+    if listening.reset_on_stop {
+        more.push(
+            "warning: with --reuse-port, connections waiting in a stopping server's queue are \
+             reset unless sysctl net.ipv4.tcp_migrate_req=1"
+                .to_owned(),
+        );
     }
     more.push(settings(&Settings {
         listing: config.listing,

@@ -13,6 +13,9 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, fields at the top level, for log shippers.
     Json,
+    /// The access log in the Apache/nginx combined format, alone on stdout
+    /// or in `--access-log FILE`; other events as text on stderr.
+    Combined,
 }
 
 /// Starts logging to stderr. `RUST_LOG` decides the level when set;
@@ -24,7 +27,9 @@ pub fn init(format: LogFormat, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Text | LogFormat::Combined => {
+            builder.with_ansi(std::io::stderr().is_terminal()).init()
+        }
         LogFormat::Json => builder
             .json()
             .flatten_event(true)

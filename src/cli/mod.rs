@@ -21,6 +21,7 @@ use clap::builder::BoolishValueParser;
 
 use crate::guard::link::LinkKey;
 use crate::http::cors::Cors;
+use crate::http::forwarded::{Cidr, Source};
 use crate::net::conn::Timeouts;
 use hyper::header::HeaderValue;
 use logging::LogFormat;
@@ -44,6 +45,7 @@ const TLS: &str = "TLS";
 const LOGGING: &str = "Logging";
 const ACCESS: &str = "Access";
 const LIMITS: &str = "Limits";
+const SERVICE: &str = "Service and proxies";
 
 /// A static file server for resumable, byte-exact downloads.
 #[derive(Debug, Parser)]
@@ -192,6 +194,49 @@ pub struct Cli {
           help_heading = LOGGING)]
     pub log_format: LogFormat,
 
+    /// Write the access log to FILE (appended; reopened on SIGHUP, for
+    /// logrotate) instead of stdout. Needs --log-format combined.
+    ///
+    /// Example: --log-format combined --access-log /var/log/rangeserve/access.log
+    #[arg(long, env = "RANGESERVE_ACCESS_LOG", value_name = "FILE", help_heading = LOGGING)]
+    pub access_log: Option<PathBuf>,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics, and /healthz, on a
+    /// separate listener (keep it private: it is never behind --auth-file).
+    ///
+    /// Example: --metrics 127.0.0.1:9100
+    #[arg(long, env = "RANGESERVE_METRICS", value_name = "ADDR", help_heading = LOGGING)]
+    pub metrics: Option<SocketAddr>,
+
+    /// Bind with SO_REUSEPORT, so a new rangeserve can start on the same
+    /// port beside a running one, which is then stopped with SIGTERM and
+    /// lets its downloads finish (a restart without a refused connection).
+    #[arg(long, env = "RANGESERVE_REUSE_PORT", value_parser = BoolishValueParser::new(),
+          help_heading = SERVICE)]
+    pub reuse_port: bool,
+
+    /// Trust the client address that proxies at these addresses report
+    /// (repeatable; a network like 10.0.0.0/8 or one address): logs and
+    /// per-address limits then use it.
+    ///
+    /// Example: --real-ip-from 127.0.0.1 --real-ip-from 10.0.0.0/8
+    #[arg(long, env = "RANGESERVE_REAL_IP_FROM", value_name = "CIDR", value_delimiter = ',',
+          help_heading = SERVICE)]
+    pub real_ip_from: Vec<Cidr>,
+
+    /// The field trusted proxies report the client address in.
+    #[arg(long, env = "RANGESERVE_REAL_IP_HEADER", value_enum, value_name = "FIELD",
+          default_value_t = Source::XForwardedFor, help_heading = SERVICE)]
+    pub real_ip_header: Source,
+
+    /// Serve the folder under this URL path, as a proxy forwards it
+    /// (/downloads/a.iso is the file a.iso); links and redirects carry it,
+    /// other paths are 404.
+    ///
+    /// Example: --path-prefix /downloads
+    #[arg(long, env = "RANGESERVE_PATH_PREFIX", value_name = "PATH", help_heading = SERVICE)]
+    pub path_prefix: Option<String>,
+
     /// Log only warnings and errors: no access log. RUST_LOG overrides it.
     #[arg(short, long, env = "RANGESERVE_QUIET", value_parser = BoolishValueParser::new(),
           help_heading = LOGGING)]
@@ -247,7 +292,8 @@ pub struct Cli {
           help_heading = ACCESS)]
     pub expires: Duration,
 
-    /// Where links printed by --sign point (default: this server's address).
+    /// Where links printed by --sign point (default: this server's address);
+    /// --path-prefix, if any, follows it.
     ///
     /// Example: --base-url https://files.example.org
     #[arg(long, value_name = "URL", help_heading = ACCESS)]
@@ -319,10 +365,21 @@ pub struct Config {
     /// Canonical URL paths, without a trailing slash.
     pub public: Vec<String>,
     pub link_key: Option<Arc<LinkKey>>,
+    /// Where `link_key` was read from, to read again on SIGHUP.
+    pub link_key_file: Option<PathBuf>,
     pub limit_rate: Option<u64>,
     pub limit_rate_after: u64,
     pub limit_rate_per_ip: Option<u64>,
     pub max_connections_per_ip: Option<u32>,
+    pub log_format: LogFormat,
+    pub access_log: Option<PathBuf>,
+    pub metrics: Option<SocketAddr>,
+    pub reuse_port: bool,
+    pub real_ip_from: Vec<Cidr>,
+    pub real_ip_header: Source,
+    /// Canonical URL path without a trailing slash (`/downloads`); empty
+    /// for none.
+    pub path_prefix: String,
 }
 
 impl Cli {
@@ -336,6 +393,10 @@ impl Cli {
         }
         std::fs::read_dir(&root).with_context(|| format!("cannot read folder {shown}"))?;
         let link_key = self.link_key.as_deref().map(read_link_key).transpose()?;
+        if self.access_log.is_some() && self.log_format != LogFormat::Combined {
+            bail!("--access-log needs --log-format combined");
+        }
+        let path_prefix = self.prefix()?;
         let public = self
             .public
             .iter()
@@ -365,11 +426,31 @@ impl Cli {
             auth_file: self.auth_file,
             public,
             link_key,
+            link_key_file: self.link_key.clone(),
             limit_rate: self.limit_rate,
             limit_rate_after: self.limit_rate_after,
             limit_rate_per_ip: self.limit_rate_per_ip,
             max_connections_per_ip: self.max_connections_per_ip,
+            log_format: self.log_format,
+            access_log: self.access_log,
+            metrics: self.metrics,
+            reuse_port: self.reuse_port,
+            real_ip_from: self.real_ip_from,
+            real_ip_header: self.real_ip_header,
+            path_prefix,
         })
+    }
+
+    /// `--path-prefix` in canonical form without its trailing slash; empty
+    /// when absent or `/`.
+    fn prefix(&self) -> anyhow::Result<String> {
+        let Some(prefix) = &self.path_prefix else {
+            return Ok(String::new());
+        };
+        if !prefix.starts_with('/') {
+            bail!("--path-prefix {prefix:?} must start with /");
+        }
+        Ok(canonical_path(prefix)?.trim_end_matches('/').to_owned())
     }
 
     /// `--generate-link-key` or `--sign`: the text to print instead of
@@ -389,6 +470,7 @@ impl Cli {
             .context("--sign needs --link-key")?;
         let key = read_link_key(key_file)?;
         let canonical = canonical_path(path)?;
+        let prefix = self.prefix()?;
         let expires = SystemTime::now()
             .checked_add(self.expires)
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -407,7 +489,7 @@ impl Cli {
             }
         };
         Ok(format!(
-            "{base}{canonical}?{}",
+            "{base}{prefix}{canonical}?{}",
             key.sign(&canonical, expires)
         ))
     }
@@ -422,7 +504,7 @@ fn canonical_path(path: &str) -> anyhow::Result<String> {
 }
 
 /// Reads `--link-key`.
-fn read_link_key(file: &std::path::Path) -> anyhow::Result<Arc<LinkKey>> {
+pub fn read_link_key(file: &std::path::Path) -> anyhow::Result<Arc<LinkKey>> {
     let contents =
         std::fs::read(file).with_context(|| format!("cannot read link key {}", file.display()))?;
     LinkKey::from_file_contents(&contents)

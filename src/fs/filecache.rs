@@ -101,6 +101,9 @@ struct State {
     watched: HashSet<PathBuf>,
     /// Watches added to this inotify instance, to bound them.
     watches: usize,
+    /// Lookups that found the file open, and those that did not.
+    hits: u64,
+    misses: u64,
 }
 
 /// Folder events that can change what a path names (or whether it may be
@@ -144,6 +147,8 @@ impl OpenFiles {
                 uncacheable: HashSet::new(),
                 watched,
                 watches: 1,
+                hits: 0,
+                misses: 0,
             }),
         })
     }
@@ -154,12 +159,23 @@ impl OpenFiles {
         let mut state = self.lock();
         state.drain();
         if let Some(cached) = state.entries.get(key) {
-            Lookup::Hit(cached.clone())
-        } else if state.uncacheable.contains(key) {
-            Lookup::Uncacheable
+            let hit = Lookup::Hit(cached.clone());
+            state.hits += 1;
+            hit
         } else {
-            Lookup::Miss
+            state.misses += 1;
+            if state.uncacheable.contains(key) {
+                Lookup::Uncacheable
+            } else {
+                Lookup::Miss
+            }
         }
+    }
+
+    /// Lookups so far: (found open, not found).
+    pub fn stats(&self) -> (u64, u64) {
+        let state = self.lock();
+        (state.hits, state.misses)
     }
 
     /// Reads pending change events, closing the files they void, without

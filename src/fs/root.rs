@@ -73,6 +73,11 @@ impl Root {
         Ok(files)
     }
 
+    /// The open-file cache's lookups (hits, misses); `None` without it.
+    pub fn cache_stats(&self) -> Option<(u64, u64)> {
+        self.files.as_ref().map(|files| files.stats())
+    }
+
     /// Opens what `request` names, from the open-file cache when it has it
     /// (then only `fstat`ed), otherwise by [`Root::open_uncached`]; a file
     /// opened that way is then offered to the cache.

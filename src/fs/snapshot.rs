@@ -11,7 +11,17 @@
 
 use std::fs::{File, Metadata};
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
+
+/// Changes seen by [`Snapshot::verify`] and truncations reported through
+/// [`Snapshot::truncated`]: each ends one response (for `--metrics`).
+static CUTS: AtomicU64 = AtomicU64::new(0);
+
+/// Responses cut so far because their file changed under them.
+pub fn cuts() -> u64 {
+    CUTS.load(Ordering::Relaxed)
+}
 
 /// The identity of the file as the response headers describe it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,15 +44,24 @@ impl Snapshot {
     /// NOTE: callers check *after* reading, so a change that landed before
     /// or during the read is seen. An fstat costs far less than the read.
     pub fn verify(&self, file: &File) -> io::Result<()> {
-        if Snapshot::of(&file.metadata()?) == *self {
+        if self.holds(file)? {
             Ok(())
         } else {
+            CUTS.fetch_add(1, Ordering::Relaxed);
             Err(io::Error::other("the file changed while being sent"))
         }
     }
 
+    /// Whether `file` is still this version; unlike [`Snapshot::verify`], a
+    /// change is not an error (nor counted): for a caller that can fall
+    /// back.
+    pub fn holds(&self, file: &File) -> io::Result<bool> {
+        Ok(Snapshot::of(&file.metadata()?) == *self)
+    }
+
     /// The error for a read that found fewer bytes than the snapshot promised.
     pub fn truncated() -> io::Error {
+        CUTS.fetch_add(1, Ordering::Relaxed);
         io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "the file was truncated while being sent",

@@ -89,7 +89,8 @@ impl Verdict {
 #[derive(Debug, Default)]
 pub struct Guard {
     passwords: Option<Passwords>,
-    links: Option<Arc<LinkKey>>,
+    /// Replaced on SIGHUP.
+    links: Option<RwLock<Arc<LinkKey>>>,
     /// Canonical URL paths: without a trailing slash they cover one file and
     /// a folder of that name.
     public: Vec<String>,
@@ -106,9 +107,19 @@ impl Guard {
         let passwords = auth_file.map(Passwords::open).transpose()?;
         Ok(Guard {
             passwords,
-            links,
+            links: links.map(RwLock::new),
             public,
         })
+    }
+
+    /// Replaces the link key (SIGHUP); links signed with the old one stop
+    /// working. Without `--link-key` at start-up, nothing changes.
+    pub fn reload_link_key(&self, key: Arc<LinkKey>) {
+        if let Some(links) = &self.links {
+            *links
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = key;
+        }
     }
 
     /// Whether any rule applies (else every request is allowed).
@@ -129,8 +140,13 @@ impl Guard {
         if self.is_open() || self.is_public(path) {
             return Verdict::allow();
         }
-        if let Some(key) = &self.links {
+        if let Some(links) = &self.links {
             if LinkKey::is_link(query) {
+                let key = Arc::clone(
+                    &links
+                        .read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
                 return match key.verify(path, query, SystemTime::now()) {
                     Ok(link) => Verdict::Allow {
                         user: None,

@@ -10,6 +10,8 @@
 //! - [`Activity::begin_request`], when hyper hands a request to the service;
 //! - [`InFlight`], dropped with the response body: the end of a response.
 //!
+//! The same boundaries tell `--metrics` which connections are idle.
+//!
 //! It does not know HTTP; it only sees bytes and request boundaries.
 
 use std::io;
@@ -21,6 +23,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
+
+use crate::metrics::METRICS;
 
 /// The three deadlines, from the command line.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +78,9 @@ impl Activity {
     /// A request head is complete and goes to the service. The returned guard
     /// must live as long as the response body.
     pub fn begin_request(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+            METRICS.busy(true);
+        }
         self.head_started.store(NONE, Ordering::Release);
         self.last_write.store(self.now(), Ordering::Release);
         InFlight(Arc::clone(self))
@@ -124,6 +130,7 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         let activity = &self.0;
         if activity.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            METRICS.busy(false);
             activity.idle_since.store(activity.now(), Ordering::Release);
         }
     }

@@ -162,6 +162,9 @@ impl ZeroCopyIo {
             });
             match sent {
                 Ok(0) => {
+                    // A shorter file has changed: verify says so (and is
+                    // counted); a file that truncated and grew back is cut too.
+                    slice.source.verify()?;
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "the file was truncated while being sent",

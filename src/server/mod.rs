@@ -8,10 +8,12 @@
 
 mod gate;
 pub mod http2;
+pub mod listen;
+mod metrics;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -28,16 +30,19 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::{Delivery, Limits};
 use crate::cli::Config;
+use crate::cli::banner::Listening;
 use crate::fs::root::Root;
 use crate::guard::Guard;
 use crate::guard::clients::{Admission, Clients};
 use crate::guard::rate::Bucket;
-use crate::handler::{Handler, Options};
+use crate::handler::{Handler, Options, Proxies};
+use crate::metrics::METRICS;
 use crate::net::coalesce::Coalesce;
 use crate::net::conn::{self, Activity, Guarded, Timeouts, Tracked};
 use crate::net::preface::{self, Protocol};
 use crate::net::zerocopy::{self, SendQueue, ZeroCopyIo};
 use http2::Http2;
+use listen::Notify;
 
 /// How long to wait before accepting again after `accept` failed, for example
 /// when the process is out of file descriptors: a retry loop without a pause
@@ -45,19 +50,53 @@ use http2::Http2;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves until Ctrl-C or SIGTERM, then lets in-flight responses finish for
-/// up to `config.shutdown_timeout`.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// up to `config.shutdown_timeout`. `inherited`: the listening sockets a
+/// service manager passed ([`listen::inherited`]); otherwise `config.addr`
+/// is bound.
+pub async fn run(
+    config: Config,
+    inherited: Option<Vec<std::net::TcpListener>>,
+) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot handle SIGHUP")?;
+    if config.log_format == crate::cli::logging::LogFormat::Combined {
+        crate::access::configure_combined(config.access_log.as_deref()).with_context(|| {
+            let file = config
+                .access_log
+                .as_deref()
+                .unwrap_or(std::path::Path::new("-"));
+            format!("cannot open the access log {}", file.display())
+        })?;
+    }
     let guard = Guard::new(
         config.auth_file.clone(),
         config.link_key.clone(),
         config.public.clone(),
     )
     .map_err(anyhow::Error::msg)?;
-    let listener = bind(&config)?;
-    let local = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
+    let activated = inherited.is_some();
+    let sockets = match inherited {
+        Some(sockets) => sockets,
+        None => vec![listen::bind(config.addr, config.reuse_port)?],
+    };
+    let listeners = sockets
+        .into_iter()
+        .map(|socket| {
+            socket.set_nonblocking(true)?;
+            TcpListener::from_std(socket)
+        })
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("cannot register the listening socket")?;
+    let metrics_listener = match config.metrics {
+        Some(addr) => {
+            crate::metrics::enable();
+            let socket = listen::bind(addr, false)?;
+            socket.set_nonblocking(true)?;
+            Some(TcpListener::from_std(socket).context("cannot register the metrics socket")?)
+        }
+        None => None,
+    };
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(crate::net::tls::acceptor(cert, key)?),
         _ => None,
@@ -71,6 +110,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         cache_control: config.cache_control.clone(),
         cors: config.cors.clone(),
         precompressed: config.precompressed,
+        path_prefix: config.path_prefix.clone(),
     };
     let max_connections = config
         .max_connections
@@ -79,29 +119,100 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         // After connection_limit, which may raise the limit.
         cache_open_files(&mut root);
     }
-    crate::cli::banner::print(&config, tls.is_some(), &listener, local, max_connections)?;
+    let clients = Clients::new(config.max_connections_per_ip, config.limit_rate_per_ip);
+    let proxies = Proxies {
+        trusted: config.real_ip_from.clone(),
+        source: config.real_ip_header,
+    };
+    let handler = Arc::new(Handler::new(
+        root,
+        options,
+        guard,
+        (proxies, Arc::clone(&clients)),
+    ));
+    crate::cli::banner::print(
+        &config,
+        &Listening {
+            sockets: &listeners,
+            inherited: activated,
+            metrics: metrics_listener.as_ref().and_then(|l| l.local_addr().ok()),
+            tls: tls.is_some(),
+            max_connections,
+            reset_on_stop: config.reuse_port && listen::migrates() == Some(false),
+        },
+    )?;
     let slots = Arc::new(Semaphore::new(max_connections));
     tracing::info!(max_connections, "accepting connections");
     let connections = Arc::new(Connections {
-        handler: Arc::new(Handler::new(root, options, guard)),
-        clients: Clients::new(config.max_connections_per_ip, config.limit_rate_per_ip),
+        handler: Arc::clone(&handler),
+        clients,
         limit_rate: config.limit_rate,
         limit_rate_after: config.limit_rate_after,
         http1: http1_builder(&config),
         http2: Http2::new(config.max_header_size, config.timeouts),
         timeouts: config.timeouts,
         sendfile: config.sendfile,
-        tls,
+        tls: tls.map(RwLock::new),
     });
 
     let (stop, stopped) = watch::channel(false);
+    if let Some(listener) = metrics_listener {
+        tokio::spawn(metrics::serve(listener, handler, stopped.clone()));
+    }
+    let accepting: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            let (connections, slots) = (Arc::clone(&connections), Arc::clone(&slots));
+            tokio::spawn(accept(listener, connections, slots, stopped.clone()))
+        })
+        .collect();
+    listen::notify(Notify::Ready);
     tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = hangup.recv() => reload(&config, &connections),
+        }
+    }
+
+    listen::notify(Notify::Stopping);
+    let open = max_connections - slots.available_permits();
+    tracing::info!(
+        connections = open,
+        grace = ?config.shutdown_timeout,
+        "shutting down: no new connections; letting responses in flight finish"
+    );
+    let _ = stop.send(true);
+    // The accept loops end at once, closing their sockets.
+    for task in accepting {
+        let _ = task.await;
+    }
+    // Every connection holds a slot until it ends: all slots free, all closed.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    tokio::select! {
+        _ = slots.acquire_many(all) => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(config.shutdown_timeout) => {
+            tracing::warn!("grace period over; closing the remaining connections");
+        }
+    }
+    Ok(())
+}
+
+/// Accepts connections on `listener` until the graceful stop, each once a
+/// connection slot is free, and serves each on its own task.
+async fn accept(
+    listener: TcpListener,
+    connections: Arc<Connections>,
+    slots: Arc<Semaphore>,
+    stopped: watch::Receiver<bool>,
+) {
+    let mut stopping = stopped.clone();
     loop {
         // Wait for a free slot before accepting: beyond the limit, new
         // connections wait in the listen backlog while established ones go on.
         let slot = tokio::select! {
             slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
-            () = &mut shutdown => break,
+            () = stop_begun(&mut stopping) => return,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -112,7 +223,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = stop_begun(&mut stopping) => return,
         };
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
@@ -120,28 +231,51 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let connections = Arc::clone(&connections);
         let stopped = stopped.clone();
         tokio::spawn(async move {
+            METRICS.opened();
             connections.serve(stream, peer, stopped).await;
+            METRICS.closed();
             drop(slot);
         });
     }
+}
 
-    drop(listener);
-    let open = max_connections - slots.available_permits();
-    tracing::info!(
-        connections = open,
-        grace = ?config.shutdown_timeout,
-        "shutting down: no new connections; letting responses in flight finish"
-    );
-    let _ = stop.send(true);
-    // Every connection holds a slot until it ends: all slots free, all closed.
-    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
-    tokio::select! {
-        _ = slots.acquire_many(all) => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(config.shutdown_timeout) => {
-            tracing::warn!("grace period over; closing the remaining connections");
+/// Completes once the graceful stop has begun.
+async fn stop_begun(stop: &mut watch::Receiver<bool>) {
+    // NOTE: the guard wait_for returns is dropped here, never held across
+    // an await (it is not Send).
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// SIGHUP: reads again the files read at start-up, without dropping a
+/// connection. A file that is now broken keeps the old version, and the
+/// log says why. (`--auth-file` is re-read by itself when it changes.)
+fn reload(config: &Config, connections: &Connections) {
+    listen::notify(Notify::Reloading);
+    tracing::info!("SIGHUP: reloading the TLS certificate and reopening the access log");
+    if let (Some(cert), Some(key), Some(tls)) =
+        (&config.tls_cert, &config.tls_key, &connections.tls)
+    {
+        match crate::net::tls::acceptor(cert, key) {
+            Ok(acceptor) => {
+                *tls.write().unwrap_or_else(PoisonError::into_inner) = acceptor;
+                tracing::info!(cert = %cert.display(), "TLS certificate reloaded");
+            }
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "keeping the old TLS certificate"),
         }
     }
-    Ok(())
+    if let Some(key_file) = &config.link_key_file {
+        match crate::cli::read_link_key(key_file) {
+            Ok(key) => {
+                connections.handler.reload_link_key(key);
+                tracing::info!(file = %key_file.display(), "link key reloaded");
+            }
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "keeping the old link key"),
+        }
+    }
+    if let Err(e) = crate::access::reopen() {
+        tracing::error!(error = %e, "cannot reopen the access log; writing to the old file");
+    }
+    listen::notify(Notify::Ready);
 }
 
 /// hyper's HTTP/1.x settings.
@@ -176,7 +310,8 @@ struct Connections {
     http2: Http2,
     timeouts: Timeouts,
     sendfile: bool,
-    tls: Option<TlsAcceptor>,
+    /// Replaced on SIGHUP; each handshake takes the current one.
+    tls: Option<RwLock<TlsAcceptor>>,
 }
 
 impl Connections {
@@ -189,9 +324,9 @@ impl Connections {
     async fn serve(&self, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
         let activity = Activity::new();
         // Counted among its client's connections until this returns.
-        let admission = self
-            .clients
-            .is_limited()
+        // NOTE: a trusted proxy's connections carry many clients: their
+        // limits apply per request, by the address the proxy reports.
+        let admission = (self.clients.is_limited() && !self.handler.is_proxy(peer.ip()))
             .then(|| self.clients.admit(peer.ip()));
         let client = Client {
             peer,
@@ -210,6 +345,10 @@ impl Connections {
             return Box::pin(self.dispatch(io, delivery, client, stop, activity)).await;
         };
         // The handshake is part of the request head: same deadline.
+        let acceptor = acceptor
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let handshake = Box::pin(tokio::time::timeout(
             self.timeouts.header,
             acceptor.accept(stream),
@@ -235,6 +374,7 @@ impl Connections {
         Limits {
             buckets: own.into_iter().chain(shared).collect(),
             after: self.limit_rate_after,
+            hold: None,
         }
     }
 
@@ -384,16 +524,6 @@ fn file_cache_capacity() -> usize {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     let files = limit.current.unwrap_or(1 << 20);
     usize::try_from(files / 16).unwrap_or(1024).clamp(1, 1024)
-}
-
-fn bind(config: &Config) -> anyhow::Result<TcpListener> {
-    let addr = config.addr;
-    let listener =
-        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
-    listener
-        .set_nonblocking(true)
-        .context("cannot make the listener non-blocking")?;
-    TcpListener::from_std(listener).context("cannot register the listener")
 }
 
 /// Installs the SIGINT (Ctrl-C) and SIGTERM handlers now, and returns a
