@@ -95,8 +95,8 @@ pub fn launch(command: &mut Command) -> (Child, SocketAddr) {
             u.strip_prefix("http://")
                 .or_else(|| u.strip_prefix("https://"))
         })
-        .and_then(|u| u.strip_suffix('/'))
-        .and_then(|u| u.parse().ok());
+        .and_then(|u| u.split_once('/'))
+        .and_then(|(u, _)| u.parse().ok());
     let Some(addr) = addr else {
         let _ = child.kill();
         let _ = child.wait();
