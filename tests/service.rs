@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, have_tool, launch, pattern, read_response};
+use common::{Reap, Server, have_tool, launch, pattern, read_response};
 
 /// One request on a new connection; (status, body) or what went wrong.
 fn fetch(addr: SocketAddr, head: &str) -> Result<(u16, Vec<u8>), String> {
@@ -29,7 +29,8 @@ fn fetch(addr: SocketAddr, head: &str) -> Result<(u16, Vec<u8>), String> {
         return Err("connection closed with no response".into());
     }
     let r = read_response(&mut BufReader::new(&raw[..]), head.starts_with("HEAD"));
-    if r.content_length().is_some_and(|n| n != r.body.len() as u64) {
+    let head = head.starts_with("HEAD");
+    if !head && r.content_length().is_some_and(|n| n != r.body.len() as u64) {
         return Err(format!(
             "{} of {:?} body bytes",
             r.body.len(),
@@ -221,7 +222,8 @@ fn notify_socket_hears_ready_reloading_and_stopping() {
     let served = tempfile::tempdir().expect("dir");
     let mut command = Command::new(env!("CARGO_BIN_EXE_rangeserve"));
     common::configure(&mut command, served.path(), &[]).env("NOTIFY_SOCKET", &path);
-    let (mut child, addr) = launch(&mut command);
+    let (child, addr) = launch(&mut command);
+    let mut child = Reap(child);
     assert_eq!(notification(&socket), "READY=1\n");
     assert!(TcpStream::connect(addr).is_ok(), "serving once ready");
     let kill = |signal: &str| {
@@ -239,7 +241,7 @@ fn notify_socket_hears_ready_reloading_and_stopping() {
     assert_eq!(notification(&socket), "READY=1\n");
     kill("-TERM");
     assert_eq!(notification(&socket), "STOPPING=1\n");
-    let status = common::wait_timeout(&mut child, Duration::from_secs(10)).expect("exits");
+    let status = common::wait_timeout(&mut child.0, Duration::from_secs(10)).expect("exits");
     assert!(status.success());
 }
 
@@ -263,7 +265,8 @@ fn reuse_port_restart_refuses_no_request_and_cuts_no_download() {
     ];
     let mut old = Command::new(env!("CARGO_BIN_EXE_rangeserve"));
     common::configure(&mut old, dir.path(), &args);
-    let (mut old, addr) = launch(&mut old);
+    let (old, addr) = launch(&mut old);
+    let mut old = Reap(old);
     let download = slow_download(addr, "/big", big);
     let stop = Arc::new(AtomicBool::new(false));
     let load = hammer(addr, "/small", small, Arc::clone(&stop));
@@ -275,7 +278,8 @@ fn reuse_port_restart_refuses_no_request_and_cuts_no_download() {
         .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped());
-    let (mut new, new_addr) = launch(&mut new);
+    let (new, new_addr) = launch(&mut new);
+    let _new = Reap(new);
     assert_eq!(new_addr, addr, "the new server shares the port");
     std::thread::sleep(Duration::from_millis(100));
     let _ = Command::new("kill")
@@ -285,7 +289,7 @@ fn reuse_port_restart_refuses_no_request_and_cuts_no_download() {
     stop.store(true, Ordering::Relaxed);
     let (ok, failed) = load.join().expect("load thread");
     let exited =
-        common::wait_timeout(&mut old, Duration::from_secs(30)).expect("the old server exits");
+        common::wait_timeout(&mut old.0, Duration::from_secs(30)).expect("the old server exits");
     assert!(exited.success());
     assert_eq!(
         download.join().expect("download thread"),
@@ -310,8 +314,6 @@ fn reuse_port_restart_refuses_no_request_and_cuts_no_download() {
             ok + failed.len() as u64
         );
     }
-    let _ = new.kill();
-    let _ = new.wait();
 }
 
 // ------------------------------------------------------------ SIGHUP
@@ -581,7 +583,7 @@ fn sample(text: &str, name: &str) -> u64 {
 }
 
 /// The `--metrics` address from the banner's lines.
-fn start_with_metrics(args: &[&str]) -> (Child, SocketAddr, SocketAddr, tempfile::TempDir) {
+fn start_with_metrics(args: &[&str]) -> (Reap, SocketAddr, SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("f"), pattern(1000)).expect("file");
     let mut command = Command::new(env!("CARGO_BIN_EXE_rangeserve"));
@@ -590,8 +592,8 @@ fn start_with_metrics(args: &[&str]) -> (Child, SocketAddr, SocketAddr, tempfile
         dir.path(),
         &[&["--metrics", "127.0.0.1:0"], args].concat(),
     );
-    let mut child = command.spawn().expect("start");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut child = Reap(command.spawn().expect("start"));
+    let mut out = BufReader::new(child.0.stdout.take().expect("stdout"));
     let (mut addr, mut metrics) = (None, None);
     for _ in 0..8 {
         let mut line = String::new();
@@ -619,7 +621,7 @@ fn start_with_metrics(args: &[&str]) -> (Child, SocketAddr, SocketAddr, tempfile
 
 #[test]
 fn metrics_count_what_downloads_do_and_promtool_accepts_them() {
-    let (mut child, addr, metrics, dir) = start_with_metrics(&[]);
+    let (child, addr, metrics, dir) = start_with_metrics(&[]);
     let etag = common::read_response(&mut BufReader::new(&fetch_raw(addr, &get("/f"))[..]), false)
         .header("etag")
         .expect("etag")
@@ -689,8 +691,7 @@ fn metrics_count_what_downloads_do_and_promtool_accepts_them() {
         fetch(metrics, &get("/healthz")),
         Ok((200, b"ok\n".to_vec()))
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }
 
 #[test]
@@ -710,7 +711,7 @@ fn healthz_says_stopping_while_downloads_drain() {
     );
     assert_eq!(download.join().expect("thread"), Ok(()));
     assert!(
-        common::wait_timeout(&mut child, Duration::from_secs(30))
+        common::wait_timeout(&mut child.0, Duration::from_secs(30))
             .expect("exits")
             .success()
     );

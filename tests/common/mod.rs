@@ -486,3 +486,37 @@ pub fn certificate(dir: &std::path::Path) -> (PathBuf, PathBuf) {
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("key file");
     (cert_path, key_path)
 }
+
+/// A child process killed by PID and reaped when this goes out of scope,
+/// a failed assertion included.
+pub struct Reap(pub Child);
+
+impl Reap {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A server with worker processes (nginx): stopped by SIGTERM to its PID,
+/// which stops the workers, and SIGKILLed only if it is still running 10 s
+/// later.
+pub struct Terminate(pub Child);
+
+impl Drop for Terminate {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        if wait_timeout(&mut self.0, Duration::from_secs(10)).is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
