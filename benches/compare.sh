@@ -40,6 +40,9 @@ load generator on CPU 1) and prints a Markdown table.
   --quick        3 s runs, 2 rounds, 6 s slow-reader test (about 3.5 minutes)
   --only LIST    run only these scenarios, e.g. --only S2,S3 (S1..S7)
   --rounds N     rounds per scenario (default: 3, or 2 with --quick)
+
+Environment: RANGESERVE_BENCH_ARGS adds flags to rangeserve's command line,
+e.g. RANGESERVE_BENCH_ARGS='--metrics 127.0.0.1:0' to measure the counters.
   -h, --help     this text
 
 Scenarios: S1 1 GiB full GET (GB/s, CPU s/GiB)   S2 4 KiB GET (req/s, p99)
@@ -355,8 +358,9 @@ start_server() {
     SRV_NAME=$name SRV_PID="" SRV_PORT="" SRV_H2PORT=""
     case $name in
     rangeserve)
+        # shellcheck disable=SC2086 # RANGESERVE_BENCH_ARGS is a list of flags
         RUST_LOG=warn taskset -c $SERVER_CPU "$RS_BIN" "$WWW" --port 0 --bind 127.0.0.1 \
-            >"$dir/stdout" 2>"$dir/stderr" &
+            ${RANGESERVE_BENCH_ARGS:-} >"$dir/stdout" 2>"$dir/stderr" &
         SRV_PID=$!
         STARTED_PIDS+=("$SRV_PID")
         SRV_PORT=$(wait_banner "$dir/stdout" "$SRV_PID") || SRV_PORT=""

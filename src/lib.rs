@@ -20,20 +20,24 @@
 //!    (`http/multipart` lays out several ranges);
 //! 6. `body`: stream the chosen bytes, cutting the connection if the file
 //!    changes underneath (`fs/snapshot`);
-//! 7. `access`: log one line when the body is done.
+//! 7. `access`: log one line when the body is done (and count it for
+//!    `metrics`).
 //!
 //! # The layers, and the rules that keep them apart
 //!
 //! ```text
 //! main.rs, cli/      the command line → Config, banner, man page, logging
-//! server/            bind, accept, connection settings, graceful stop;
-//!                    http2 (streams on the h2 crate), gate
+//! server/            bind or take systemd's sockets (listen), accept,
+//!                    connection settings, SIGHUP, graceful stop; http2
+//!                    (streams on the h2 crate), gate; the metrics listener
 //! handler.rs         the one place that orchestrates a request (steps above)
 //! guard/             who may download and how fast: passwords, links, limits
 //! body.rs access.rs media_type.rs   what the handler assembles a response from
+//! metrics.rs         counters (relaxed atomics) and their Prometheus text
 //! http/              pure HTTP semantics: range, conditional, negotiate,
 //!                    multipart, cors, fields (header-field syntax),
-//!                    h2_blocks (HTTP/2 header block sizes)
+//!                    h2_blocks (HTTP/2 header block sizes), forwarded
+//!                    (the client behind a trusted proxy)
 //! fs/                files: path, root, filecache, entries, snapshot
 //! net/               connections and bytes: conn, preface, coalesce,
 //!                    zerocopy, tls

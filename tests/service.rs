@@ -783,3 +783,52 @@ fn every_combined_line_parses_in_goaccess() {
     assert_eq!(general["valid_requests"], requests.len(), "{general}");
     assert_eq!(general["failed_requests"], 0, "{general}");
 }
+
+// ------------------------------------------------------------ contrib/systemd
+
+#[test]
+fn contrib_units_pass_systemd_analyze_verify() {
+    if !have_tool("systemd-analyze") {
+        return;
+    }
+    let contrib = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd");
+    let units = tempfile::tempdir().expect("dir");
+    // NOTE: verify checks that ExecStart's program exists: point it at the
+    // binary under test; every other line is checked as shipped.
+    let service = std::fs::read_to_string(contrib.join("rangeserve.service")).expect("service");
+    let service = service.replace(
+        "/usr/local/bin/rangeserve",
+        env!("CARGO_BIN_EXE_rangeserve"),
+    );
+    std::fs::write(units.path().join("rangeserve.service"), service).expect("write");
+    std::fs::copy(
+        contrib.join("rangeserve.socket"),
+        units.path().join("rangeserve.socket"),
+    )
+    .expect("copy");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(units.path().join("rangeserve.socket"))
+        .arg(units.path().join("rangeserve.service"))
+        .output()
+        .expect("run systemd-analyze");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify: {said}"
+    );
+    // The flags in ExecStart are ones this binary takes.
+    let check = Command::new(env!("CARGO_BIN_EXE_rangeserve"))
+        .args([
+            "--log-format",
+            "combined",
+            "--metrics",
+            "127.0.0.1:9100",
+            "--shutdown-timeout",
+            "30",
+            "--help",
+        ])
+        .output()
+        .expect("run");
+    assert!(check.status.success());
+}
