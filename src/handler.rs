@@ -14,7 +14,9 @@
 //!    cache) and `fstat`ed through its handle (`fs/root.rs`; metadata only,
 //!    on the runtime thread); with `--precompressed`, a sidecar (`file.br`,
 //!    `.zst`, `.gz`) the client accepts (`http/negotiate.rs`) then replaces
-//!    it as what is sent; a folder is listed (`listing/`);
+//!    it as what is sent; a folder is listed (`listing/`); the digest of
+//!    what is sent, if asked for and known (`http/digest.rs`,
+//!    `fs/digests.rs`; unknown ones are hashed in the background);
 //! 4. preconditions: ETag and Last-Modified from that metadata, then the
 //!    conditional fields decide 304, 412 or go on (`http/conditional.rs`);
 //! 5. range: the `Range` header decides 200, 206 or 416 (`http/range.rs`);
@@ -36,6 +38,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::access::AccessLog;
 use crate::body::{Content, Delivery, ResponseBody};
 use crate::fs::ResolveError;
+use crate::fs::digests::{self, Digests};
 use crate::fs::path::{self, RequestPath};
 use crate::fs::root::{Root, Target};
 use crate::fs::snapshot::Snapshot;
@@ -44,6 +47,7 @@ use crate::guard::{self, Guard, Verdict};
 use crate::http::basic;
 use crate::http::conditional::{self, ConditionalFields, Outcome, Validators};
 use crate::http::cors::Cors;
+use crate::http::digest::{self, Algorithm};
 use crate::http::fields;
 use crate::http::forwarded::{self, Cidr, Source};
 use crate::http::multipart::{self, Multipart, Segment};
@@ -65,6 +69,7 @@ pub struct Handler {
     guard: Guard,
     types: MediaTypes,
     proxies: Proxies,
+    digests: Arc<Digests>,
     /// Per-address limits, for clients behind a trusted proxy (the server
     /// applies them per connection to everyone else).
     clients: Arc<Clients>,
@@ -98,6 +103,9 @@ pub struct Options {
     pub precompressed: bool,
     /// `--path-prefix`, canonical, without a trailing slash; empty for none.
     pub path_prefix: String,
+    /// `--digest`: send `Repr-Digest: sha-256` unasked, and hash every file
+    /// in the background.
+    pub digest: bool,
 }
 
 impl Handler {
@@ -106,8 +114,10 @@ impl Handler {
         options: Options,
         guard: Guard,
         (proxies, clients): (Proxies, Arc<Clients>),
+        digests: Arc<Digests>,
     ) -> Self {
         Handler {
+            digests,
             root: Arc::new(root),
             options,
             guard,
@@ -126,6 +136,11 @@ impl Handler {
     /// Replaces the `--link-key` (SIGHUP).
     pub fn reload_link_key(&self, key: Arc<crate::guard::link::LinkKey>) {
         self.guard.reload_link_key(key);
+    }
+
+    /// Digest jobs (queued or running, finished), for `--metrics`.
+    pub fn digest_stats(&self) -> (u64, u64) {
+        self.digests.stats()
     }
 
     /// Open-file cache lookups (hits, misses) so far, for `--metrics`.
@@ -304,6 +319,7 @@ impl Handler {
             coding: None,
             vary: self.options.precompressed,
             cache_control: self.options.cache_control.as_ref(),
+            digest: None,
         };
         let (file, meta) = match self.sidecar(request, &path) {
             Some((coding, sidecar, sidecar_meta)) => {
@@ -312,8 +328,37 @@ impl Handler {
             }
             None => (file, meta),
         };
+        // 3c. The digest of what is sent (a sidecar's own), when asked for
+        // or with --digest, if known; else it is queued for hashing.
+        representation.digest = self.repr_digest(request, &file, &meta, &path);
 
         serve_file(request, file, &meta, head, &representation)
+    }
+
+    /// Step 3c: `Repr-Digest` (RFC 9530 §3) for the version `meta`
+    /// describes, in the algorithm the client prefers (`Want-Repr-Digest`,
+    /// §4) or SHA-256 with `--digest`. Unknown yet: `None`, and the file is
+    /// queued, so the digest never delays a response.
+    fn repr_digest<B>(
+        &self,
+        request: &Request<B>,
+        file: &Arc<File>,
+        meta: &Metadata,
+        path: &Path,
+    ) -> Option<HeaderValue> {
+        let want = request.headers().get_all("want-repr-digest");
+        let asked = digest::wanted(want.iter().map(HeaderValue::as_bytes));
+        let algorithm = asked.or(self.options.digest.then_some(Algorithm::Sha256))?;
+        let key = digests::Key::of(meta);
+        let Some(sums) = self.digests.get(&key) else {
+            self.digests.queue(Arc::clone(file), key, path);
+            return None;
+        };
+        let bytes: &[u8] = match algorithm {
+            Algorithm::Sha256 => &sums.sha256,
+            Algorithm::Sha512 => &sums.sha512,
+        };
+        HeaderValue::try_from(digest::repr_digest(algorithm, bytes)).ok()
     }
 
     /// Step 2b: the guard's verdict for this request. Allowed: who
@@ -434,6 +479,8 @@ struct Representation<'a> {
     /// Send `Vary: Accept-Encoding` (the answer depends on it).
     vary: bool,
     cache_control: Option<&'a HeaderValue>,
+    /// `Repr-Digest`, on 200, 206 and 304.
+    digest: Option<HeaderValue>,
 }
 
 /// Steps 4 to 6 for an open regular file: `file` and `meta` are what is sent
@@ -463,6 +510,9 @@ fn serve_file<B>(
             let mut builder = response(StatusCode::NOT_MODIFIED);
             let headers = builder.headers_mut().expect("a fresh builder has headers");
             cache_headers(headers, &validators, representation.cache_control);
+            if let Some(digest) = &representation.digest {
+                headers.insert("repr-digest", digest.clone());
+            }
             builder
                 .body(Content::Empty)
                 .expect("validator headers are valid")
@@ -533,6 +583,11 @@ fn file_response(
     let headers = builder.headers_mut().expect("a fresh builder has headers");
     cache_headers(headers, validators, representation.cache_control);
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(digest) = &representation.digest {
+        // NOTE: on a 206 too: the digest of the whole representation, which
+        // is what a client that assembles ranges checks at the end.
+        headers.insert("repr-digest", digest.clone());
+    }
     if let Some(coding) = representation.coding {
         headers.insert(
             header::CONTENT_ENCODING,

@@ -237,6 +237,22 @@ pub struct Cli {
     #[arg(long, env = "RANGESERVE_PATH_PREFIX", value_name = "PATH", help_heading = SERVICE)]
     pub path_prefix: Option<String>,
 
+    /// Send `Repr-Digest: sha-256=...` (RFC 9530) on every file response
+    /// without being asked, and hash every file in the background from
+    /// start-up on. Without it, only clients that send Want-Repr-Digest get
+    /// a digest (once known).
+    #[arg(long, env = "RANGESERVE_DIGEST", value_parser = BoolishValueParser::new(),
+          help_heading = FILES)]
+    pub digest: bool,
+
+    /// Where digests are kept across restarts (never inside the served
+    /// folder). Default: $XDG_CACHE_HOME/rangeserve/digests.tsv, or
+    /// ~/.cache/rangeserve/digests.tsv; memory only when neither is set.
+    ///
+    /// Example: --digest-cache /var/cache/rangeserve/digests.tsv
+    #[arg(long, env = "RANGESERVE_DIGEST_CACHE", value_name = "FILE", help_heading = FILES)]
+    pub digest_cache: Option<PathBuf>,
+
     /// Log only warnings and errors: no access log. RUST_LOG overrides it.
     #[arg(short, long, env = "RANGESERVE_QUIET", value_parser = BoolishValueParser::new(),
           help_heading = LOGGING)]
@@ -380,6 +396,10 @@ pub struct Config {
     /// Canonical URL path without a trailing slash (`/downloads`); empty
     /// for none.
     pub path_prefix: String,
+    pub digest: bool,
+    /// The digest cache file, and whether it was given (`--digest-cache`)
+    /// rather than the default; `None`: memory only.
+    pub digest_cache: Option<(PathBuf, bool)>,
 }
 
 impl Cli {
@@ -397,6 +417,18 @@ impl Cli {
             bail!("--access-log needs --log-format combined");
         }
         let path_prefix = self.prefix()?;
+        let digest_cache = match &self.digest_cache {
+            Some(file) => Some((std::path::absolute(file).context("--digest-cache")?, true)),
+            None => default_digest_cache().map(|file| (file, false)),
+        };
+        if let Some((file, _)) = &digest_cache {
+            if lies_within(file, &root) {
+                bail!(
+                    "the digest cache {} must not be inside the served folder",
+                    file.display()
+                );
+            }
+        }
         let public = self
             .public
             .iter()
@@ -438,6 +470,8 @@ impl Cli {
             real_ip_from: self.real_ip_from,
             real_ip_header: self.real_ip_header,
             path_prefix,
+            digest: self.digest,
+            digest_cache,
         })
     }
 
@@ -493,6 +527,38 @@ impl Cli {
             key.sign(&canonical, expires)
         ))
     }
+}
+
+/// `$XDG_CACHE_HOME/rangeserve/digests.tsv`, or under `~/.cache`.
+fn default_digest_cache() -> Option<PathBuf> {
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .and_then(absolute)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(absolute)
+                .map(|h| h.join(".cache"))
+        })?;
+    Some(base.join("rangeserve").join("digests.tsv"))
+}
+
+/// Whether `file` (absolute) is, or would be once created, inside `root`
+/// (canonical): its nearest existing ancestor is resolved, symlinks included.
+fn lies_within(file: &std::path::Path, root: &std::path::Path) -> bool {
+    let mut existing = file;
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => break,
+        }
+    }
+    let mut resolved = std::fs::canonicalize(existing).unwrap_or_else(|_| existing.to_path_buf());
+    resolved.extend(rest.iter().rev());
+    resolved.starts_with(root)
 }
 
 /// A path as a URL path in canonical form (`RequestPath::url_path`), with

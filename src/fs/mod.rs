@@ -13,11 +13,13 @@
 //! decoded path. [`ResolveError`] is the one place where an errno becomes a
 //! reason a request is refused; the handler turns the reason into a status.
 
+pub mod digests;
 pub mod entries;
 mod filecache;
 pub mod path;
 pub mod root;
 pub mod snapshot;
+pub mod walk;
 
 pub use filecache::{OpenFiles, SWEEP};
 

@@ -65,7 +65,7 @@ fn answer(request: &Request<Incoming>, handler: &Handler, stopping: bool) -> Res
             let gauges = Gauges {
                 file_cache: handler.file_cache_stats(),
                 cut_changed: crate::fs::snapshot::cuts(),
-                digest_jobs: None,
+                digest_jobs: Some(handler.digest_stats()),
             };
             text(
                 StatusCode::OK,

@@ -111,7 +111,9 @@ pub async fn run(
         cors: config.cors.clone(),
         precompressed: config.precompressed,
         path_prefix: config.path_prefix.clone(),
+        digest: config.digest,
     };
+    let digests = open_digests(&config)?;
     let max_connections = config
         .max_connections
         .map_or_else(connection_limit, |n| n as usize);
@@ -129,7 +131,15 @@ pub async fn run(
         options,
         guard,
         (proxies, Arc::clone(&clients)),
+        Arc::clone(&digests),
     ));
+    if config.digest {
+        tokio::spawn(crate::fs::walk::hash_all(
+            config.root.clone(),
+            config.hidden,
+            digests,
+        ));
+    }
     crate::cli::banner::print(
         &config,
         &Listening {
@@ -236,6 +246,21 @@ async fn accept(
             METRICS.closed();
             drop(slot);
         });
+    }
+}
+
+/// The digest store (`fs/digests.rs`): the cache file given, or the
+/// default one, or memory only when the default cannot be used.
+fn open_digests(config: &Config) -> anyhow::Result<Arc<crate::fs::digests::Digests>> {
+    use crate::fs::digests::Digests;
+    match &config.digest_cache {
+        Some((file, true)) => Digests::open(Some(file.clone()))
+            .with_context(|| format!("cannot use the digest cache {}", file.display())),
+        Some((file, false)) => Ok(Digests::open(Some(file.clone())).unwrap_or_else(|e| {
+            tracing::warn!(file = %file.display(), error = %e, "cannot use the digest cache; digests kept in memory only");
+            Digests::open(None).expect("a store in memory opens")
+        })),
+        None => Ok(Digests::open(None).expect("a store in memory opens")),
     }
 }
 

@@ -20,6 +20,8 @@ pub fn configure<'c>(command: &'c mut Command, dir: &Path, args: &[&str]) -> &'c
         .args(guard_args())
         .args(args)
         .env("RUST_LOG", "warn")
+        // The default digest cache, kept out of the user's home.
+        .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
