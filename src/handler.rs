@@ -39,6 +39,7 @@ use crate::access::AccessLog;
 use crate::body::{Content, Delivery, ResponseBody};
 use crate::fs::ResolveError;
 use crate::fs::digests::{self, Digests};
+use crate::fs::entries::Entry;
 use crate::fs::path::{self, RequestPath};
 use crate::fs::root::{Root, Target};
 use crate::fs::snapshot::Snapshot;
@@ -435,14 +436,21 @@ impl Handler {
         let (root, hidden) = (Arc::clone(&self.root), self.options.hidden);
         let listed = tokio::task::spawn_blocking(move || {
             root.list(&path, &dir, hidden)
-                .map(|entries| (entries, path))
+                .map(|entries| (entries, path, dir))
         })
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        let (entries, path) = match listed {
+        let (mut entries, path, dir) = match listed {
             Ok(listed) => listed,
             Err(e) => return refusal(ResolveError::from(e), request),
         };
+        for entry in &mut entries {
+            let sums = entry.version.and_then(|version| self.digests.get(&version));
+            entry.sha256 = sums.as_ref().map(digests::sha256_hex);
+        }
+        if request.uri().query() == Some("sha256sums") {
+            return self.sha256sums(&entries, &dir, &path, head);
+        }
         let accept = request.headers().get(header::ACCEPT);
         let json = negotiate::wants_json(accept.map(HeaderValue::as_bytes));
         let display = path.display(true);
@@ -464,6 +472,68 @@ impl Handler {
             Content::from(page.body)
         };
         builder.body(content).expect("static headers are valid")
+    }
+}
+
+impl Handler {
+    /// `?sha256sums` on a folder: the known SHA-256 of its files in the
+    /// format `sha256sum -c` reads (GNU's escaping for names with `\\` or
+    /// a newline); files not hashed yet are named in a `# pending` comment
+    /// line and queued.
+    fn sha256sums(
+        &self,
+        entries: &[Entry],
+        dir: &File,
+        path: &RequestPath,
+        head: bool,
+    ) -> Response<Content> {
+        let mut files: Vec<&Entry> = entries.iter().filter(|e| !e.is_dir).collect();
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut body = Vec::new();
+        for entry in files {
+            let name = &entry.name;
+            let Some(sha256) = &entry.sha256 else {
+                body.extend_from_slice(b"# pending: ");
+                body.extend(name.iter().map(|&b| if b == b'\n' { b'?' } else { b }));
+                body.push(b'\n');
+                if let Ok(file) = crate::fs::entries::open_file(dir, name) {
+                    if let Ok(meta) = file.metadata() {
+                        let shown = path.display(false);
+                        let log_name =
+                            Path::new(&shown).join(String::from_utf8_lossy(name).as_ref());
+                        self.digests
+                            .queue(Arc::new(file), digests::Key::of(&meta), &log_name);
+                    }
+                }
+                continue;
+            };
+            let escape = name.contains(&b'\\') || name.contains(&b'\n');
+            if escape {
+                body.push(b'\\');
+            }
+            body.extend_from_slice(sha256.as_bytes());
+            body.extend_from_slice(b"  ");
+            for &b in name {
+                match b {
+                    b'\\' if escape => body.extend_from_slice(b"\\\\"),
+                    b'\n' => body.extend_from_slice(b"\\n"),
+                    _ => body.push(b),
+                }
+            }
+            body.push(b'\n');
+        }
+        let length = body.len();
+        let content = if head {
+            Content::Empty
+        } else {
+            Content::Bytes(body.into())
+        };
+        response(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .header(header::CONTENT_LENGTH, length)
+            .body(content)
+            .expect("static headers are valid")
     }
 }
 

@@ -288,3 +288,59 @@ fn a_digest_cache_inside_the_served_folder_is_refused() {
         "{said}"
     );
 }
+
+#[test]
+fn a_folder_lists_known_digests_and_sha256sums_checks_them() {
+    let cache = tempfile::tempdir().expect("dir");
+    let args = cache_args(&cache);
+    let server = Server::start(&[&args[0], &args[1]]);
+    let a = pattern(10_000);
+    server.write("a.bin", &a);
+    server.write("b b.txt", b"second file");
+    let first = server.get("/?sha256sums", &[]);
+    assert_eq!(first.status, 200);
+    let text = String::from_utf8(first.body).expect("utf-8");
+    assert!(
+        text.contains("# pending: a.bin\n") && text.contains("# pending: b b.txt\n"),
+        "{text}"
+    );
+    // Queued by that request: soon known.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sums = loop {
+        let r = server.get("/?sha256sums", &[]);
+        let text = String::from_utf8(r.body).expect("utf-8");
+        if !text.contains("pending") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let hex = |bytes: &[u8]| -> String {
+        ring::digest::digest(&ring::digest::SHA256, bytes)
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(
+        sums,
+        format!("{}  a.bin\n{}  b b.txt\n", hex(&a), hex(b"second file"))
+    );
+    let json = server.get("/", &["Accept: application/json"]);
+    let listing: serde_json::Value = serde_json::from_slice(&json.body).expect("json");
+    assert_eq!(listing[0]["name"], "a.bin");
+    assert_eq!(listing[0]["sha256"], hex(&a));
+
+    if common::have_tool("sha256sum") {
+        std::fs::write(server.path().join("SHA256SUMS"), &sums).expect("write");
+        let check = std::process::Command::new("sha256sum")
+            .args(["-c", "SHA256SUMS"])
+            .current_dir(server.path())
+            .output()
+            .expect("run sha256sum");
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+}

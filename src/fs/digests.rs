@@ -61,6 +61,18 @@ impl Key {
         }
     }
 
+    /// The key of a `statx` of the file (`fs/entries.rs`): the same values
+    /// `fstat` gives, the device as `makedev(major, minor)`.
+    pub fn from_parts(dev: u64, ino: u64, len: u64, modified: i128, changed: i128) -> Key {
+        Key {
+            dev,
+            ino,
+            len,
+            modified,
+            changed,
+        }
+    }
+
     fn to_line(self, sums: &Sums) -> String {
         format!(
             "v1 {} {} {} {} {} {} {}\n",

@@ -11,6 +11,8 @@ use std::fs::File;
 use std::io;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::digests::Key;
+
 /// One entry of a folder, as the listing shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -22,6 +24,10 @@ pub struct Entry {
     pub size: u64,
     /// Last modification, when the file system reports it.
     pub modified: Option<SystemTime>,
+    /// The exact version of a file, to look its digest up by.
+    pub version: Option<Key>,
+    /// Its SHA-256 in hex, once known (filled in by the handler).
+    pub sha256: Option<String>,
 }
 
 /// Lists the folder `dir` (an open handle, from the resolver).
@@ -69,7 +75,11 @@ pub fn read_entries(
         if is_symlink && !symlink_allowed(name) {
             continue;
         }
-        let wanted = StatxFlags::TYPE | StatxFlags::SIZE | StatxFlags::MTIME;
+        let wanted = StatxFlags::TYPE
+            | StatxFlags::SIZE
+            | StatxFlags::MTIME
+            | StatxFlags::CTIME
+            | StatxFlags::INO;
         let Ok(stat) = rustix::fs::statx(dir, name, AtFlags::empty(), wanted) else {
             continue;
         };
@@ -86,14 +96,43 @@ pub fn read_entries(
         } else {
             None
         };
+        let all =
+            (StatxFlags::SIZE | StatxFlags::MTIME | StatxFlags::CTIME | StatxFlags::INO).bits();
+        let version = (!is_dir && stat.stx_mask & all == all).then(|| {
+            let ns = |t: rustix::fs::StatxTimestamp| {
+                i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec)
+            };
+            Key::from_parts(
+                rustix::fs::makedev(stat.stx_dev_major, stat.stx_dev_minor),
+                stat.stx_ino,
+                stat.stx_size,
+                ns(stat.stx_mtime),
+                ns(stat.stx_ctime),
+            )
+        });
         entries.push(Entry {
             name: bytes.to_vec(),
             is_dir,
             size: if is_dir { 0 } else { stat.stx_size },
             modified,
+            version,
+            sha256: None,
         });
     }
     Ok(entries)
+}
+
+/// Opens the regular file `name` of the folder `dir` for reading, without
+/// following a symlink (for hashing what a listing shows).
+pub fn open_file(dir: &File, name: &[u8]) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NOCTTY,
+        Mode::empty(),
+    )?;
+    Ok(File::from(fd))
 }
 
 /// A `statx` timestamp as a `SystemTime`; `None` if it does not fit.

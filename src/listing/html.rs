@@ -293,6 +293,8 @@ mod tests {
             is_dir: false,
             size: 3,
             modified: None,
+            version: None,
+            sha256: None,
         };
         let html = page(std::slice::from_ref(&entry));
         let (href, text) = first_link(&html);
@@ -383,7 +385,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_name_is_escaped_and_its_link_decodes_to_its_bytes(name in raw_name(), is_dir in any::<bool>()) {
-            let entry = Entry { name: name.clone(), is_dir, size: 7, modified: None };
+            let entry = Entry { name: name.clone(), is_dir, size: 7, modified: None, version: None, sha256: None };
             let html = page(std::slice::from_ref(&entry));
             // The markup is the same as for a harmless name: nothing injected.
             let benign = page(&[Entry { name: b"a".to_vec(), ..entry.clone() }]);

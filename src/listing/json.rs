@@ -49,6 +49,10 @@ pub fn render_json(entries: &[Entry], link: Option<&str>) -> String {
         }
         out.push_str(",\"href\":");
         push_json_string(&mut out, &href(entry, link));
+        if let Some(sha256) = &entry.sha256 {
+            out.push_str(",\"sha256\":");
+            push_json_string(&mut out, sha256);
+        }
         out.push('}');
     }
     out.push_str("\n]\n");

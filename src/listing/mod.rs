@@ -246,6 +246,8 @@ pub(crate) mod testing {
             is_dir: false,
             size,
             modified: Some(UNIX_EPOCH + Duration::from_secs(secs)),
+            version: None,
+            sha256: None,
         }
     }
 
@@ -255,6 +257,8 @@ pub(crate) mod testing {
             is_dir: true,
             size: 0,
             modified: Some(UNIX_EPOCH + Duration::from_secs(secs)),
+            version: None,
+            sha256: None,
         }
     }
 }
@@ -393,6 +397,8 @@ mod tests {
             let mut entries: Vec<Entry> = raw.into_iter().map(|(name, (is_dir, size, secs))| Entry {
                 name, is_dir, size,
                 modified: secs.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+                version: None,
+                sha256: None,
             }).collect();
             let before = entries.len();
             let sort = Sort { key, descending };
