@@ -38,7 +38,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::access::AccessLog;
 use crate::body::{Content, Delivery, ResponseBody};
 use crate::fs::ResolveError;
-use crate::fs::digests::{self, Digests};
+use crate::fs::digests::{self, Digests, Sums};
 use crate::fs::entries::Entry;
 use crate::fs::path::{self, RequestPath};
 use crate::fs::root::{Root, Target};
@@ -351,13 +351,21 @@ impl Handler {
         let asked = digest::wanted(want.iter().map(HeaderValue::as_bytes));
         let algorithm = asked.or(self.options.digest.then_some(Algorithm::Sha256))?;
         let key = digests::Key::of(meta);
-        let Some(sums) = self.digests.get(&key) else {
-            self.digests.queue(Arc::clone(file), key, path);
-            return None;
-        };
-        let bytes: &[u8] = match algorithm {
-            Algorithm::Sha256 => &sums.sha256,
-            Algorithm::Sha512 => &sums.sha512,
+        let sha512 = algorithm == Algorithm::Sha512;
+        let sums = self.digests.get(&key);
+        let bytes: &[u8] = match (&sums, algorithm) {
+            (Some(sums), Algorithm::Sha256) => &sums.sha256,
+            (
+                Some(Sums {
+                    sha512: Some(bytes),
+                    ..
+                }),
+                Algorithm::Sha512,
+            ) => bytes,
+            _ => {
+                self.digests.queue(Arc::clone(file), key, path, sha512);
+                return None;
+            }
         };
         HeaderValue::try_from(digest::repr_digest(algorithm, bytes)).ok()
     }
@@ -501,8 +509,12 @@ impl Handler {
                         let shown = path.display(false);
                         let log_name =
                             Path::new(&shown).join(String::from_utf8_lossy(name).as_ref());
-                        self.digests
-                            .queue(Arc::new(file), digests::Key::of(&meta), &log_name);
+                        self.digests.queue(
+                            Arc::new(file),
+                            digests::Key::of(&meta),
+                            &log_name,
+                            false,
+                        );
                     }
                 }
                 continue;

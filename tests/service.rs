@@ -826,6 +826,9 @@ fn contrib_units_pass_systemd_analyze_verify() {
             "127.0.0.1:9100",
             "--shutdown-timeout",
             "30",
+            "--digest",
+            "--digest-cache",
+            "/var/cache/rangeserve/digests.tsv",
             "--help",
         ])
         .output()
