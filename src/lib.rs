@@ -61,6 +61,7 @@ mod access;
 mod body;
 pub mod cli;
 pub mod fs;
+pub mod get;
 mod guard;
 mod handler;
 pub mod http;
