@@ -108,7 +108,11 @@ pub fn main(args: Args) -> i32 {
             return Exit::Usage as i32;
         }
     };
-    match runtime.block_on(run(&args)) {
+    let result = runtime.block_on(run(&args));
+    // NOTE: a read of the terminal (pause_keys) blocks a pool thread until
+    // Enter; the exit must not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
         Ok(()) => 0,
         Err(failure) => {
             eprintln!("rangeget: {}", failure.message);
@@ -129,6 +133,8 @@ struct Job {
     written: AtomicU64,
     /// A range came back 200: the file changed; stop and start over.
     changed: AtomicBool,
+    /// `p` was typed: connections dropped until Enter.
+    paused: AtomicBool,
     bucket: Option<Bucket>,
 }
 
@@ -167,6 +173,7 @@ async fn run(args: &Args) -> Result<(), Failure> {
             })),
             written: AtomicU64::new(0),
             changed: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
             bucket: args
                 .limit_rate
                 .map(|rate| Bucket::new(rate.max(1), Instant::now())),
@@ -178,6 +185,7 @@ async fn run(args: &Args) -> Result<(), Failure> {
                 saved.as_ref().map_or(0, State::have)
             );
         }
+        let keys = pause_keys(&job, args);
         let fetched = tokio::select! {
             fetched = fetch(&job, args) => fetched,
             _ = tokio::signal::ctrl_c() => {
@@ -185,6 +193,9 @@ async fn run(args: &Args) -> Result<(), Failure> {
                 return Err(fail(Exit::Interrupted, format!("interrupted; the part is kept. To resume: {resume_hint}")));
             }
         };
+        if let Some(keys) = keys {
+            keys.abort();
+        }
         job.save();
         match fetched {
             Ok(true) => return finish(&job, args, &output),
@@ -403,6 +414,38 @@ async fn fetch(job: &Arc<Job>, args: &Args) -> Result<bool, Failure> {
     }
 }
 
+/// On a terminal: a line `p` pauses (connections dropped, the part kept),
+/// an empty line (Enter) resumes.
+fn pause_keys(job: &Arc<Job>, args: &Args) -> Option<tokio::task::JoinHandle<()>> {
+    use tokio::io::AsyncBufReadExt;
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    if !args.quiet {
+        eprintln!(
+            "rangeget: type p and Enter to pause, Enter to resume, Ctrl-C to stop (the part is kept)"
+        );
+    }
+    let job = Arc::clone(job);
+    Some(tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let pause = line.trim() == "p";
+            if pause != job.paused.swap(pause, Ordering::Relaxed) {
+                job.save();
+                eprintln!(
+                    "rangeget: {}",
+                    if pause {
+                        "paused; Enter resumes"
+                    } else {
+                        "resuming"
+                    }
+                );
+            }
+        }
+    }))
+}
+
 /// A whole body streamed from offset 0 (a server without ranges).
 async fn stream_whole(job: &Arc<Job>, mut response: reqwest::Response) -> Result<(), Failure> {
     let _ = job.file.set_len(0);
@@ -434,6 +477,9 @@ async fn fetch_range(job: &Arc<Job>, start: u64, end: u64) -> Result<(), Failure
         if job.changed.load(Ordering::Relaxed) {
             return Ok(());
         }
+        while job.paused.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let validator = job.lock().validator.clone();
         let outcome = async {
             let response = send(job, Some((at, end - 1)), validator.as_deref()).await?;
@@ -456,6 +502,10 @@ async fn fetch_range(job: &Arc<Job>, start: u64, end: u64) -> Result<(), Failure
             }
             let mut response = response;
             while let Some(chunk) = response.chunk().await.map_err(network)? {
+                if job.paused.load(Ordering::Relaxed) {
+                    // Dropping the response closes its connection.
+                    break;
+                }
                 let take = chunk
                     .len()
                     .min(usize::try_from(end - at).unwrap_or(usize::MAX));
@@ -469,6 +519,7 @@ async fn fetch_range(job: &Arc<Job>, start: u64, end: u64) -> Result<(), Failure
         .await;
         match outcome {
             Ok(()) if at >= end || job.changed.load(Ordering::Relaxed) => return Ok(()),
+            Ok(()) if job.paused.load(Ordering::Relaxed) => continue,
             Ok(()) => {}
             Err(failure) if failure.exit == Exit::Network => {
                 tries += 1;
