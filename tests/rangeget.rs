@@ -289,3 +289,101 @@ fn nginx_without_digests_completes_and_says_it_is_unverified() {
     );
     assert!(std::fs::read(dir.path().join("f.bin")).expect("file") == content);
 }
+
+#[test]
+fn ctrl_c_keeps_the_part_and_names_the_command_that_resumes() {
+    let content = pattern(4 << 20);
+    let server = hashed_server("f.bin", &content, &["--limit-rate", "1M"]);
+    let dir = tempfile::tempdir().expect("dir");
+    let child = Command::new(RANGEGET)
+        .args([&server.url("/f.bin"), "-o", "f.bin"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rangeget");
+    let mut child = Reap(child);
+    std::thread::sleep(Duration::from_millis(800));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status =
+        common::wait_timeout(&mut child.0, Duration::from_secs(10)).expect("exits on Ctrl-C");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "To resume: rangeget {} -o f.bin",
+            server.url("/f.bin")
+        )),
+        "{stderr}"
+    );
+    let state = std::fs::read_to_string(dir.path().join("f.bin.part.state")).expect("state saved");
+    assert!(!state.contains("done -\n"), "some bytes recorded: {state}");
+    let out = rangeget(
+        dir.path(),
+        &[&server.url("/f.bin"), "-o", "f.bin", "-j", "4"],
+    );
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(std::fs::read(dir.path().join("f.bin")).expect("file") == content);
+}
+
+#[test]
+fn https_with_a_private_ca_is_verified() {
+    let certs = tempfile::tempdir().expect("dir");
+    let (cert, key) = common::certificate(certs.path());
+    let (cert, key) = (cert.to_str().expect("utf-8"), key.to_str().expect("utf-8"));
+    if !have_tool("curl") {
+        return;
+    }
+    let content = pattern(1 << 20);
+    let www = tempfile::tempdir().expect("dir");
+    std::fs::write(www.path().join("f.bin"), &content).expect("file");
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("rangeget-tls-{}.tsv", std::process::id()));
+    let cache = cache.to_str().expect("utf-8");
+    let server = Server::start_in(
+        www,
+        &[
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+            "--digest",
+            "--digest-cache",
+            cache,
+        ],
+    );
+    let url = format!("https://localhost:{}/f.bin", server.addr.port());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let head = Command::new("curl")
+            .args(["-sI", "--cacert", cert, "--resolve"])
+            .arg(format!("localhost:{}:127.0.0.1", server.addr.port()))
+            .arg(&url)
+            .output()
+            .expect("run curl");
+        if String::from_utf8_lossy(&head.stdout)
+            .to_lowercase()
+            .contains("repr-digest")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never hashed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let untrusted = rangeget(dir.path(), &[&url, "-q"]);
+    assert_eq!(
+        untrusted.status.code(),
+        Some(3),
+        "an unknown CA is refused: {}",
+        said(&untrusted)
+    );
+    let out = rangeget(dir.path(), &[&url, "--cacert", cert, "-j", "2"]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(said(&out).contains("SHA-256 verified"), "{}", said(&out));
+    assert!(std::fs::read(dir.path().join("f.bin")).expect("file") == content);
+}

@@ -500,6 +500,14 @@ async fn fetch_range(job: &Arc<Job>, start: u64, end: u64) -> Result<(), Failure
                     ));
                 }
             }
+            // A digest that was not known at the probe may come with a
+            // later range of the same version (If-Range held).
+            if let Some(digest) = header_text(response.headers(), "repr-digest") {
+                let mut state = job.lock();
+                if state.digest.is_none() {
+                    state.digest = Some(digest);
+                }
+            }
             let mut response = response;
             while let Some(chunk) = response.chunk().await.map_err(network)? {
                 if job.paused.load(Ordering::Relaxed) {
