@@ -337,15 +337,19 @@ pub fn pattern(len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// True when `tool --version` runs. In CI a missing tool is a failure;
+/// True when `tool --version` (or `tool -v`) runs. In CI a missing tool is a failure;
 /// elsewhere the test says it is skipped and why.
 pub fn have_tool(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    // nginx and haproxy answer `-v`, the rest `--version`.
+    let runs = |flag: &str| {
+        Command::new(tool)
+            .arg(flag)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let ok = runs("--version") || runs("-v");
     if !ok {
         assert!(
             std::env::var_os("CI").is_none(),
