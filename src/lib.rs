@@ -58,6 +58,7 @@
 //! can reach them; the rest is wiring.
 
 mod access;
+pub mod archive;
 mod body;
 pub mod cli;
 pub mod fs;
