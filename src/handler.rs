@@ -32,7 +32,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::access::AccessLog;
@@ -58,6 +58,10 @@ use crate::listing::Page;
 use crate::media_type::MediaTypes;
 
 const ALLOW: &str = "GET, HEAD, OPTIONS";
+
+/// RFC 9530 §4 and §3; parsed once, not per request.
+const WANT_REPR_DIGEST: HeaderName = HeaderName::from_static("want-repr-digest");
+const REPR_DIGEST: HeaderName = HeaderName::from_static("repr-digest");
 
 /// The longest request target served, in bytes (Apache's LimitRequestLine).
 pub const MAX_TARGET: usize = 8192;
@@ -347,7 +351,7 @@ impl Handler {
         meta: &Metadata,
         path: &Path,
     ) -> Option<HeaderValue> {
-        let want = request.headers().get_all("want-repr-digest");
+        let want = request.headers().get_all(WANT_REPR_DIGEST);
         let asked = digest::wanted(want.iter().map(HeaderValue::as_bytes));
         let algorithm = asked.or(self.options.digest.then_some(Algorithm::Sha256))?;
         let key = digests::Key::of(meta);
@@ -593,7 +597,7 @@ fn serve_file<B>(
             let headers = builder.headers_mut().expect("a fresh builder has headers");
             cache_headers(headers, &validators, representation.cache_control);
             if let Some(digest) = &representation.digest {
-                headers.insert("repr-digest", digest.clone());
+                headers.insert(REPR_DIGEST, digest.clone());
             }
             builder
                 .body(Content::Empty)
@@ -668,7 +672,7 @@ fn file_response(
     if let Some(digest) = &representation.digest {
         // NOTE: on a 206 too: the digest of the whole representation, which
         // is what a client that assembles ranges checks at the end.
-        headers.insert("repr-digest", digest.clone());
+        headers.insert(REPR_DIGEST, digest.clone());
     }
     if let Some(coding) = representation.coding {
         headers.insert(

@@ -161,14 +161,18 @@ impl Digests {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-            // Later lines are newer; keep the newest KEEP distinct keys.
+            // Later lines are newer; keep the newest line of each of the
+            // newest KEEP distinct keys.
             let mut kept = Vec::new();
             for (key, sums) in entries.into_iter().rev() {
-                if kept.len() < KEEP && known.insert(key, sums).is_none() {
+                if known.len() >= KEEP {
+                    break;
+                }
+                if let std::collections::hash_map::Entry::Vacant(slot) = known.entry(key) {
+                    slot.insert(sums);
                     kept.push((key, sums));
                 }
             }
-            known.retain(|k, _| kept.iter().any(|(key, _)| key == k));
             let text: String = kept.iter().rev().map(|(k, s)| k.to_line(s)).collect();
             // NOTE: one temporary name per process: servers sharing the
             // default cache may start at the same time.
@@ -288,9 +292,9 @@ impl Digests {
 }
 
 /// SHA-256, and SHA-512 when `with_sha512`, of the first `len` bytes of
-/// `file`, in one read. Blocking. A file shorter than `len` is an error (it
-/// changed).
-fn hash(file: &File, len: u64, name: &Path, with_sha512: bool) -> io::Result<Sums> {
+/// `file`, in one read (`name` is for the progress log). Blocking. A file
+/// shorter than `len` is an error (it changed).
+pub fn hash(file: &File, len: u64, name: &Path, with_sha512: bool) -> io::Result<Sums> {
     let mut sha256 = Context::new(&SHA256);
     let mut sha512 = with_sha512.then(|| Context::new(&SHA512));
     let mut buf = vec![0u8; READ];
@@ -422,9 +426,19 @@ mod tests {
         let again = Digests::open(Some(store.clone())).unwrap();
         assert_eq!(
             again.get(&key),
-            Digests::open(Some(store)).unwrap().get(&key)
+            Digests::open(Some(store.clone())).unwrap().get(&key)
         );
         assert!(again.get(&key).is_some(), "read back from the cache file");
+        // A later line for the same version (with SHA-512 now) wins over
+        // the earlier one, and compaction keeps one line per version.
+        let with512 = hash(&file, 5, &path, true).unwrap();
+        let line = key.to_line(&with512);
+        let mut cache = File::options().append(true).open(&store).unwrap();
+        cache.write_all(line.as_bytes()).unwrap();
+        drop(cache);
+        let reread = Digests::open(Some(store.clone())).unwrap();
+        assert_eq!(reread.get(&key), Some(with512));
+        assert_eq!(std::fs::read_to_string(&store).unwrap(), line);
         std::fs::write(&path, b"HELLO").unwrap();
         let changed = Key::of(&std::fs::metadata(&path).unwrap());
         assert!(again.get(&changed).is_none(), "never for another version");

@@ -15,7 +15,7 @@
 //!    rename to `FILE` and remove the state.
 //!
 //! It is built on reqwest (rustls with *ring*, the system's roots) and
-//! shares nothing with the server but the rate bucket.
+//! shares with the server only the rate bucket and the file hashing.
 
 pub mod state;
 
@@ -648,12 +648,15 @@ fn finish(job: &Job, args: &Args, output: &Path) -> Result<(), Failure> {
         .or(announced);
     let verified = match &expected {
         Some(expected) => {
-            let actual = sha256_of(&job.file, state.length).map_err(|e| {
-                fail(
-                    Exit::Verify,
-                    format!("cannot read {}: {e}", job.part.display()),
-                )
-            })?;
+            let sums = crate::fs::digests::hash(&job.file, state.length, &job.part, false);
+            let actual = sums
+                .map(|s| crate::fs::digests::sha256_hex(&s))
+                .map_err(|e| {
+                    fail(
+                        Exit::Verify,
+                        format!("cannot read {}: {e}", job.part.display()),
+                    )
+                })?;
             if &actual != expected {
                 return Err(fail(
                     Exit::Verify,
@@ -690,27 +693,6 @@ fn finish(job: &Job, args: &Args, output: &Path) -> Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-fn sha256_of(file: &File, len: u64) -> std::io::Result<String> {
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut at = 0;
-    while at < len {
-        let n = file.read_at(&mut buf, at)?;
-        if n == 0 {
-            break;
-        }
-        let n = n.min(usize::try_from(len - at).unwrap_or(n));
-        context.update(&buf[..n]);
-        at += n as u64;
-    }
-    Ok(context
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// Progress: a bar on a terminal, a plain line every 5 s otherwise,
