@@ -8,15 +8,14 @@
 
 mod common;
 
-use std::io::{BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Terminate, have_tool, launch, pattern, read_response, wait_timeout};
+use common::{Terminate, have_tool, launch, pattern, wait_timeout};
 
 /// The shared file: 12 MiB, so eight 1.5 MiB segments at 2 MiB/s per
 /// connection take most of a second each.
@@ -126,28 +125,9 @@ fn validators(addr: SocketAddr) -> (String, String) {
     )
 }
 
+/// One request on a new connection (`common::exchange`).
 fn request(addr: SocketAddr, head: &str) -> Result<common::Response, String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    if raw.is_empty() {
-        return Err("closed with no response".into());
-    }
-    let r = read_response(&mut BufReader::new(&raw[..]), head.starts_with("HEAD"));
-    let head = head.starts_with("HEAD");
-    if !head && r.content_length().is_some_and(|n| n != r.body.len() as u64) {
-        return Err(format!(
-            "status {}: {} of {:?} bytes",
-            r.status,
-            r.body.len(),
-            r.content_length()
-        ));
-    }
-    Ok(r)
+    common::exchange(addr, head)
 }
 
 impl Fleet {
@@ -156,7 +136,7 @@ impl Fleet {
             Balancer::HaProxy => "haproxy",
             Balancer::Nginx | Balancer::NginxSlice => "nginx",
         };
-        if !have_tool("aria2c") || !tool_present(tool) {
+        if !have_tool("aria2c") || !have_tool(tool) {
             return None;
         }
         let work = tempfile::tempdir().expect("dir");
@@ -168,7 +148,7 @@ impl Fleet {
         let mut replicas = Vec::new();
         for i in 0..3 {
             let dir = work.path().join(format!("replica{i}"));
-            let copied = if i == 2 && tool_present("rsync") {
+            let copied = if i == 2 && have_tool("rsync") {
                 Command::new("rsync")
                     .arg("-rt")
                     .arg(format!("{}/", source.display()))
@@ -244,28 +224,6 @@ fn aria2c(addr: SocketAddr, work: &Path, during: impl FnOnce()) -> Vec<u8> {
     let status = wait_timeout(&mut aria, Duration::from_secs(120)).expect("aria2c finishes");
     assert!(status.success(), "aria2c failed: {status}");
     std::fs::read(out.path().join("big")).expect("downloaded")
-}
-
-fn tool_present(tool: &str) -> bool {
-    let flag = if tool == "nginx" || tool == "haproxy" {
-        "-v"
-    } else {
-        "--version"
-    };
-    let ok = Command::new(tool)
-        .arg(flag)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is required in CI (.ci/run installs it)"
-        );
-        eprintln!("SKIPPED: {tool} is not installed; .ci/run installs it");
-    }
-    ok
 }
 
 fn start_haproxy(work: &Path, port: u16, replicas: &[u16]) -> Child {

@@ -18,26 +18,7 @@ use common::{Reap, Server, have_tool, launch, pattern, read_response};
 
 /// One request on a new connection; (status, body) or what went wrong.
 fn fetch(addr: SocketAddr, head: &str) -> Result<(u16, Vec<u8>), String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    if raw.is_empty() {
-        return Err("connection closed with no response".into());
-    }
-    let r = read_response(&mut BufReader::new(&raw[..]), head.starts_with("HEAD"));
-    let head = head.starts_with("HEAD");
-    if !head && r.content_length().is_some_and(|n| n != r.body.len() as u64) {
-        return Err(format!(
-            "{} of {:?} body bytes",
-            r.body.len(),
-            r.content_length()
-        ));
-    }
-    Ok((r.status, r.body))
+    common::exchange(addr, head).map(|r| (r.status, r.body))
 }
 
 fn get(path: &str) -> String {

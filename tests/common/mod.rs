@@ -330,6 +330,33 @@ pub fn read_response<R: BufRead>(reader: &mut R, is_head: bool) -> Response {
     response
 }
 
+/// One request (`head`, raw bytes) on a new connection to `addr`, read to
+/// the end: the response, or why there is none (refused, reset, closed
+/// early, or a body shorter or longer than its Content-Length).
+pub fn exchange(addr: SocketAddr, head: &str) -> Result<Response, String> {
+    let error = |e: std::io::Error| e.to_string();
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(error)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(error)?;
+    s.write_all(head.as_bytes()).map_err(error)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(error)?;
+    if raw.is_empty() {
+        return Err("connection closed with no response".into());
+    }
+    let is_head = head.starts_with("HEAD");
+    let r = read_response(&mut BufReader::new(&raw[..]), is_head);
+    if !is_head && r.content_length().is_some_and(|n| n != r.body.len() as u64) {
+        return Err(format!(
+            "status {}: {} of {:?} body bytes",
+            r.status,
+            r.body.len(),
+            r.content_length()
+        ));
+    }
+    Ok(r)
+}
+
 /// Deterministic, position-dependent bytes, so a misplaced slice shows.
 pub fn pattern(len: usize) -> Vec<u8> {
     (0..len)
