@@ -1,7 +1,8 @@
 //! Response bodies, and the only code that reads file bytes after `open`.
 //!
-//! A file body is a queue of [`Segment`]s: slices of the open file and, for
-//! multipart responses, literal bytes between them. Each slice is read in
+//! A file body is a queue of [`Segment`]s: slices of the open file (or of a
+//! folder's archive, see [`Source`]) and, for multipart responses, literal
+//! bytes between them. Each slice is read in
 //! bounded chunks with positioned reads (`pread`) on the blocking pool, one
 //! chunk at a time: hyper polls for the next chunk only after the previous one
 //! was written, so memory per connection is one chunk, never the file.
@@ -27,6 +28,8 @@ use http_body::{Frame, SizeHint};
 use tokio::task::JoinHandle;
 
 use crate::access::AccessLog;
+use crate::archive::Archive;
+use crate::archive::tar::Part;
 use crate::fs::snapshot::{Pinned, Snapshot};
 use crate::guard::clients::Admission;
 use crate::guard::rate::Bucket;
@@ -173,10 +176,38 @@ impl zerocopy::Source for Pinned {
     }
 }
 
-/// Streams segments of an open file.
+/// Where a body's bytes come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// One open file: segments are slices of it.
+    File(Arc<Pinned>),
+    /// A folder's archive: segments are slices of the archive, made of
+    /// header bytes held in memory and slices of member files, each opened
+    /// when the body reaches it.
+    Archive(Arc<Archive>),
+}
+
+/// Zero bytes for tar padding and end blocks (never longer than this).
+static ZEROS: [u8; 1024] = [0; 1024];
+
+/// What the next bytes of a segment are.
+enum Next {
+    /// Bytes at hand (archive headers and padding), or why there are none.
+    Literal(io::Result<Bytes>),
+    /// At most `len` bytes of `file` from `offset`.
+    Slice {
+        file: Arc<Pinned>,
+        offset: u64,
+        len: u64,
+    },
+}
+
+/// Streams segments of an open file or of an archive.
 #[derive(Debug)]
 pub struct FileBody {
-    source: Arc<Pinned>,
+    source: Source,
+    /// The archive member being sent, open.
+    member: Option<(usize, Arc<Pinned>)>,
     segments: VecDeque<Segment>,
     remaining: u64,
     pending: Option<JoinHandle<io::Result<Bytes>>>,
@@ -184,10 +215,11 @@ pub struct FileBody {
 }
 
 impl FileBody {
-    fn new(source: Arc<Pinned>, segments: Vec<Segment>, delivery: Delivery) -> Self {
+    fn new(source: Source, segments: Vec<Segment>, delivery: Delivery) -> Self {
         let remaining = segments.iter().map(Segment::len).sum();
         FileBody {
             source,
+            member: None,
             segments: segments.into(),
             remaining,
             pending: None,
@@ -207,10 +239,11 @@ impl FileBody {
                 }
                 return Poll::Ready(Some(chunk));
             }
-            match self.segments.front_mut() {
+            let (offset, len) = match self.segments.front_mut() {
                 None => return Poll::Ready(None),
                 Some(Segment::Bytes(bytes)) if bytes.is_empty() => {
                     self.segments.pop_front();
+                    continue;
                 }
                 Some(Segment::Bytes(bytes)) => {
                     let n = usize::try_from(max).unwrap_or(usize::MAX).min(bytes.len());
@@ -220,35 +253,89 @@ impl FileBody {
                 }
                 Some(Segment::File { len: 0, .. }) => {
                     self.segments.pop_front();
+                    continue;
                 }
-                Some(Segment::File { offset, len }) if self.delivery.queue.is_some() => {
-                    let n = (*len).min(zerocopy::FRAME as u64).min(max);
-                    let queue = self.delivery.queue.as_ref().expect("checked by the guard");
-                    let frame_len = usize::try_from(n).expect("a frame fits in memory");
-                    let frame = queue.push(self.source.clone(), *offset, frame_len);
-                    *offset += n;
-                    *len -= n;
+                Some(Segment::File { offset, len }) => (*offset, *len),
+            };
+            let (file, at, available) = match self.next(offset, len, max) {
+                Next::Literal(Ok(bytes)) => {
+                    let n = bytes.len() as u64;
+                    self.advance(n);
                     self.remaining -= n;
-                    return Poll::Ready(Some(Ok(frame)));
+                    return Poll::Ready(Some(Ok(bytes)));
                 }
-                Some(Segment::File { offset, len }) => {
-                    let n = (*len).min(CHUNK).min(max);
-                    let (source, at) = (Arc::clone(&self.source), *offset);
-                    // Bytes the page cache holds are read now, on the
-                    // runtime thread: no trip to the blocking pool.
-                    if let Some(bytes) = read_cached(&source, at, n) {
-                        *offset += n;
-                        *len -= n;
-                        self.remaining -= n;
-                        return Poll::Ready(Some(Ok(bytes)));
-                    }
-                    self.pending = Some(tokio::task::spawn_blocking(move || {
-                        read_chunk(&source, at, n)
-                    }));
-                    *offset += n;
-                    *len -= n;
-                }
+                Next::Literal(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Next::Slice { file, offset, len } => (file, offset, len),
+            };
+            if let Some(queue) = &self.delivery.queue {
+                let n = available.min(zerocopy::FRAME as u64).min(max);
+                let frame_len = usize::try_from(n).expect("a frame fits in memory");
+                let frame = queue.push(file, at, frame_len);
+                self.advance(n);
+                self.remaining -= n;
+                return Poll::Ready(Some(Ok(frame)));
             }
+            let n = available.min(CHUNK).min(max);
+            // Bytes the page cache holds are read now, on the runtime
+            // thread: no trip to the blocking pool.
+            if let Some(bytes) = read_cached(&file, at, n) {
+                self.advance(n);
+                self.remaining -= n;
+                return Poll::Ready(Some(Ok(bytes)));
+            }
+            self.pending = Some(tokio::task::spawn_blocking(move || {
+                read_chunk(&file, at, n)
+            }));
+            self.advance(n);
+        }
+    }
+
+    /// What the next bytes of the `len` bytes at `offset` of the source
+    /// are: a slice of the file, or for an archive, header bytes or a
+    /// slice of a member (opened now if the body just reached it).
+    fn next(&mut self, offset: u64, len: u64, max: u64) -> Next {
+        let archive = match &self.source {
+            Source::File(file) => {
+                return Next::Slice {
+                    file: Arc::clone(file),
+                    offset,
+                    len,
+                };
+            }
+            Source::Archive(archive) => Arc::clone(archive),
+        };
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        match archive.part(offset..offset + len) {
+            None => Next::Literal(Err(io::Error::other("a range past the archive's end"))),
+            Some(Part::Bytes(bytes)) => {
+                Next::Literal(Ok(Bytes::copy_from_slice(&bytes[..bytes.len().min(max)])))
+            }
+            Some(Part::Zeros(n)) => {
+                let n = usize::try_from(n).unwrap_or(usize::MAX).min(max);
+                Next::Literal(Ok(Bytes::from_static(&ZEROS[..n.min(ZEROS.len())])))
+            }
+            Some(Part::Data { index, offset, len }) => {
+                let file = match &self.member {
+                    Some((open, file)) if *open == index => Arc::clone(file),
+                    _ => match archive.open(index) {
+                        Ok(file) => {
+                            let file = Arc::new(file);
+                            self.member = Some((index, Arc::clone(&file)));
+                            file
+                        }
+                        Err(e) => return Next::Literal(Err(e)),
+                    },
+                };
+                Next::Slice { file, offset, len }
+            }
+        }
+    }
+
+    /// Moves the current segment `n` bytes on.
+    fn advance(&mut self, n: u64) {
+        if let Some(Segment::File { offset, len }) = self.segments.front_mut() {
+            *offset += n;
+            *len -= n;
         }
     }
 }
@@ -264,7 +351,7 @@ fn read_chunk(source: &Pinned, offset: u64, n: u64) -> io::Result<Bytes> {
             .file
             .read_at(&mut buf[filled..], offset + filled as u64)
         {
-            Ok(0) => return Err(Snapshot::truncated()),
+            Ok(0) => return Err(source.truncated()),
             Ok(read) => filled += read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -338,7 +425,7 @@ impl Content {
         segments: Vec<Segment>,
         delivery: &Delivery,
     ) -> Content {
-        let source = Arc::new(Pinned { file, snapshot });
+        let source = Arc::new(Pinned::new(file, snapshot));
         if let [Segment::File { offset, len }] = segments.as_slice() {
             if *len <= delivery.small() {
                 if let Some(bytes) = read_cached(&source, *offset, *len) {
@@ -346,7 +433,20 @@ impl Content {
                 }
             }
         }
-        Content::File(FileBody::new(source, segments, delivery.clone()))
+        Content::File(FileBody::new(
+            Source::File(source),
+            segments,
+            delivery.clone(),
+        ))
+    }
+
+    /// The body of an archive response: `segments` of `archive`.
+    pub fn archive(archive: Arc<Archive>, segments: Vec<Segment>, delivery: &Delivery) -> Content {
+        Content::File(FileBody::new(
+            Source::Archive(archive),
+            segments,
+            delivery.clone(),
+        ))
     }
 
     fn remaining(&self) -> u64 {
@@ -449,10 +549,7 @@ mod tests {
 
     fn pinned(file: File) -> Pinned {
         let snapshot = Snapshot::of(&file.metadata().unwrap());
-        Pinned {
-            file: Arc::new(file),
-            snapshot,
-        }
+        Pinned::new(Arc::new(file), snapshot)
     }
 
     #[test]

@@ -36,6 +36,7 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::access::AccessLog;
+use crate::archive::{self, Archive, Archives};
 use crate::body::{Content, Delivery, ResponseBody};
 use crate::fs::ResolveError;
 use crate::fs::digests::{self, Digests, Sums};
@@ -49,6 +50,7 @@ use crate::http::basic;
 use crate::http::conditional::{self, ConditionalFields, Outcome, Validators};
 use crate::http::cors::Cors;
 use crate::http::digest::{self, Algorithm};
+use crate::http::disposition;
 use crate::http::fields;
 use crate::http::forwarded::{self, Cidr, Source};
 use crate::http::multipart::{self, Multipart, Segment};
@@ -78,6 +80,8 @@ pub struct Handler {
     /// Per-address limits, for clients behind a trusted proxy (the server
     /// applies them per connection to everyone else).
     clients: Arc<Clients>,
+    /// Folder archives kept between requests; `None` with `--no-archive`.
+    archives: Option<Archives>,
 }
 
 /// The proxies whose word on the client's address is taken.
@@ -111,6 +115,8 @@ pub struct Options {
     /// `--digest`: send `Repr-Digest: sha-256` unasked, and hash every file
     /// in the background.
     pub digest: bool,
+    /// Serve `?archive=tar` on folders (not with `--no-archive`).
+    pub archives: bool,
 }
 
 impl Handler {
@@ -121,8 +127,12 @@ impl Handler {
         (proxies, clients): (Proxies, Arc<Clients>),
         digests: Arc<Digests>,
     ) -> Self {
+        let archives = options
+            .archives
+            .then(|| Archives::new(options.hidden, crate::fs::tree::Limits::default()));
         Handler {
             digests,
+            archives,
             root: Arc::new(root),
             options,
             guard,
@@ -291,6 +301,18 @@ impl Handler {
             Err(refused) => return refused,
         };
 
+        // 3a. A folder's archive (`archive/`), with a listing's rules.
+        if let Some(asked) = archive::requested(request.uri().query()) {
+            if path.trailing_slash {
+                return match asked {
+                    Ok(()) => self.serve_archive(request, &path, head, delivery).await,
+                    Err(reason) => {
+                        short(StatusCode::BAD_REQUEST, &format!("bad request: {reason}"))
+                    }
+                };
+            }
+        }
+
         let target = self.root.open_target(&path).map(|target| (target, path));
         let (file, meta, path) = match target {
             Ok((Target::File { file, meta, path }, _)) => (file, meta, path),
@@ -325,6 +347,7 @@ impl Handler {
             vary: self.options.precompressed,
             cache_control: self.options.cache_control.as_ref(),
             digest: None,
+            disposition: None,
         };
         let (file, meta) = match self.sidecar(request, &path) {
             Some((coding, sidecar, sidecar_meta)) => {
@@ -337,7 +360,59 @@ impl Handler {
         // or with --digest, if known; else it is queued for hashing.
         representation.digest = self.repr_digest(request, &file, &meta, &path);
 
-        serve_file(request, file, &meta, head, &representation)
+        // 4. Validators: a sidecar has its own, with the coding in the ETag.
+        let snapshot = Snapshot::of(&meta);
+        let mut validators = Validators::new(snapshot.len, snapshot.modified, SystemTime::now());
+        if let Some(coding) = representation.coding {
+            validators = validators.for_coding(coding.token());
+        }
+        let origin = Origin::File(file, snapshot);
+        serve(request, origin, &validators, head, &representation)
+    }
+
+    /// `?archive=tar` on a folder: its tar (`archive/`), served like a file
+    /// (steps 4 to 6) with the archive's ETag and length. Refused where a
+    /// listing is (`--no-listing`, `--no-archive`).
+    async fn serve_archive<B>(
+        &self,
+        request: &Request<B>,
+        path: &RequestPath,
+        head: bool,
+        delivery: Delivery,
+    ) -> Response<Content> {
+        let Some(archives) = self.archives.as_ref().filter(|_| self.options.listing) else {
+            return short(StatusCode::NOT_FOUND, "not found");
+        };
+        let dir = match self.root.open_folder(path) {
+            Ok(dir) => dir,
+            Err(e) => return refusal(e, request),
+        };
+        let name = path.last().unwrap_or(archive::ROOT_NAME);
+        let archive = match archives.get(dir, name).await {
+            Ok(archive) => archive,
+            Err(e) => return refusal(e, request),
+        };
+        let mut validators = Validators::new(0, archive.modified, SystemTime::now());
+        validators.etag.clone_from(&archive.etag);
+        let mut file_name = name.to_vec();
+        file_name.extend_from_slice(b".tar");
+        let disposition = disposition::attachment(&String::from_utf8_lossy(&file_name));
+        let representation = Representation {
+            content_type: HeaderValue::from_static("application/x-tar"),
+            delivery,
+            coding: None,
+            vary: false,
+            cache_control: self.options.cache_control.as_ref(),
+            digest: None,
+            disposition: HeaderValue::try_from(disposition).ok(),
+        };
+        serve(
+            request,
+            Origin::Archive(archive),
+            &validators,
+            head,
+            &representation,
+        )
     }
 
     /// Step 3c: `Repr-Digest` (RFC 9530 §3) for the version `meta`
@@ -567,26 +642,41 @@ struct Representation<'a> {
     cache_control: Option<&'a HeaderValue>,
     /// `Repr-Digest`, on 200, 206 and 304.
     digest: Option<HeaderValue>,
+    /// `Content-Disposition` (an archive's), on 200 and 206.
+    disposition: Option<HeaderValue>,
 }
 
-/// Steps 4 to 6 for an open regular file: `file` and `meta` are what is sent
-/// (the original or its sidecar). One exit: `Vary: Accept-Encoding` goes on
+/// What a response's body is taken from.
+#[derive(Debug)]
+enum Origin {
+    /// An open file, as its headers describe it.
+    File(Arc<File>, Snapshot),
+    /// A folder's archive.
+    Archive(Arc<Archive>),
+}
+
+impl Origin {
+    fn len(&self) -> u64 {
+        match self {
+            Origin::File(_, snapshot) => snapshot.len,
+            Origin::Archive(archive) => archive.len(),
+        }
+    }
+}
+
+/// Steps 4 to 6 for what is sent (a file, its sidecar, or an archive),
+/// whose `validators` are known. One exit: `Vary: Accept-Encoding` goes on
 /// every outcome (304, 412 and 416 included).
-fn serve_file<B>(
+fn serve<B>(
     request: &Request<B>,
-    file: Arc<File>,
-    meta: &Metadata,
+    origin: Origin,
+    validators: &Validators,
     head: bool,
     representation: &Representation<'_>,
 ) -> Response<Content> {
-    // 4. Validators and preconditions: a sidecar has its own, with the
-    // coding in the ETag.
-    let snapshot = Snapshot::of(meta);
-    let length = snapshot.len;
-    let mut validators = Validators::new(length, snapshot.modified, SystemTime::now());
-    if let Some(coding) = representation.coding {
-        validators = validators.for_coding(coding.token());
-    }
+    // 4. Preconditions.
+    let length = origin.len();
+    let validators = validators.clone();
     let fields = ConditionalFields::from_headers(request.headers());
     let range = request.headers().get(header::RANGE);
     let outcome = conditional::evaluate(&fields.conditions(), &validators, range.is_some());
@@ -631,8 +721,7 @@ fn serve_file<B>(
                 other => other,
             };
             // 6. Headers and body.
-            let source = (file, snapshot);
-            file_response(decision, source, head, &validators, representation)
+            file_response(decision, origin, head, &validators, representation)
         }
     };
     if representation.vary {
@@ -646,12 +735,12 @@ fn serve_file<B>(
 /// Step 6: a 416, or a 200 or 206 with the file's body (empty for HEAD).
 fn file_response(
     decision: RangeDecision,
-    (file, snapshot): (Arc<File>, Snapshot),
+    origin: Origin,
     head: bool,
     validators: &Validators,
     representation: &Representation<'_>,
 ) -> Response<Content> {
-    let length = snapshot.len;
+    let length = origin.len();
     let ranges = match decision {
         RangeDecision::Full => None,
         RangeDecision::Partial(ranges) => Some(ranges),
@@ -680,6 +769,9 @@ fn file_response(
             HeaderValue::from_static(coding.token()),
         );
     }
+    if let Some(disposition) = &representation.disposition {
+        headers.insert(header::CONTENT_DISPOSITION, disposition.clone());
+    }
     let content_type = representation.content_type.clone();
     let segments = match ranges {
         Some(ranges) => {
@@ -707,10 +799,11 @@ fn file_response(
     };
     let body_length: u64 = segments.iter().map(Segment::len).sum();
     builder = builder.header(header::CONTENT_LENGTH, body_length);
-    let content = if head {
-        Content::Empty
-    } else {
-        Content::file(file, snapshot, segments, &representation.delivery)
+    let delivery = &representation.delivery;
+    let content = match origin {
+        _ if head => Content::Empty,
+        Origin::File(file, snapshot) => Content::file(file, snapshot, segments, delivery),
+        Origin::Archive(archive) => Content::archive(archive, segments, delivery),
     };
     builder.body(content).expect("file headers are valid")
 }
@@ -757,6 +850,10 @@ fn refusal<B>(err: ResolveError, request: &Request<B>) -> Response<Content> {
         ResolveError::Forbidden => {
             tracing::debug!(path, "permission denied");
             short(StatusCode::FORBIDDEN, "forbidden")
+        }
+        ResolveError::Refused(reason) => {
+            tracing::debug!(path, reason, "refused");
+            short(StatusCode::FORBIDDEN, &format!("forbidden: {reason}"))
         }
         ResolveError::Busy(e) => {
             tracing::warn!(path, error = %e, "out of file descriptors");

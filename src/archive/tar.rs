@@ -121,37 +121,61 @@ impl Layout {
 
     /// What the bytes `range` (within [`Layout::len`]) are made of.
     pub fn parts(&self, range: Range<u64>) -> Vec<Part<'_>> {
-        let end = range.end.min(self.total);
         let mut parts = Vec::new();
-        let first = self
-            .pieces
-            .partition_point(|(start, _)| *start <= range.start)
-            .saturating_sub(1);
-        for (start, piece) in &self.pieces[first..] {
-            if *start >= end {
-                break;
-            }
-            let len = match piece {
-                Piece::Bytes(b) => b.len() as u64,
-                Piece::Data { size, .. } => *size,
-                Piece::Zeros(n) => *n,
-            };
-            let from = range.start.max(*start) - start;
-            let to = end.min(start + len) - start;
-            if from >= to {
-                continue;
-            }
-            parts.push(match piece {
-                Piece::Bytes(b) => Part::Bytes(&b[to_usize(from)..to_usize(to)]),
-                Piece::Data { index, .. } => Part::Data {
-                    index: *index,
-                    offset: from,
-                    len: to - from,
-                },
-                Piece::Zeros(_) => Part::Zeros(to - from),
-            });
+        let mut at = range.start;
+        while let Some(part) = self.part(at..range.end) {
+            at += part.len();
+            parts.push(part);
         }
         parts
+    }
+
+    /// The first of what the bytes `range` are made of: the stretch of one
+    /// piece from `range.start`, no longer than the range. `None` for an
+    /// empty range or one past the end. O(log pieces): a body walks a long
+    /// range a part at a time without listing them all.
+    pub fn part(&self, range: Range<u64>) -> Option<Part<'_>> {
+        let end = range.end.min(self.total);
+        if range.start >= end {
+            return None;
+        }
+        let index = self
+            .pieces
+            .partition_point(|(start, _)| *start <= range.start)
+            .checked_sub(1)?;
+        let (start, piece) = &self.pieces[index];
+        let len = match piece {
+            Piece::Bytes(b) => b.len() as u64,
+            Piece::Data { size, .. } => *size,
+            Piece::Zeros(n) => *n,
+        };
+        let from = range.start - start;
+        let to = end.min(start + len) - start;
+        Some(match piece {
+            Piece::Bytes(b) => Part::Bytes(&b[to_usize(from)..to_usize(to)]),
+            Piece::Data { index, .. } => Part::Data {
+                index: *index,
+                offset: from,
+                len: to - from,
+            },
+            Piece::Zeros(_) => Part::Zeros(to - from),
+        })
+    }
+}
+
+impl Part<'_> {
+    /// The bytes this part stands for.
+    pub fn len(&self) -> u64 {
+        match self {
+            Part::Bytes(b) => b.len() as u64,
+            Part::Zeros(n) => *n,
+            Part::Data { len, .. } => *len,
+        }
+    }
+
+    /// Never: a part covers at least one byte.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -81,6 +81,12 @@ pub struct Cli {
           help_heading = FILES)]
     pub no_listing: bool,
 
+    /// Do not serve folders as tar archives (`/folder/?archive=tar`); with
+    /// --no-listing they are not served either.
+    #[arg(long, env = "RANGESERVE_NO_ARCHIVE", value_parser = BoolishValueParser::new(),
+          help_heading = FILES)]
+    pub no_archive: bool,
+
     /// Follow symlinks that lead outside the folder. Without it, symlinks
     /// that stay inside work and those leading out are 404.
     #[arg(long, env = "RANGESERVE_FOLLOW_SYMLINKS", value_parser = BoolishValueParser::new(),
@@ -364,6 +370,8 @@ pub struct Config {
     pub addr: SocketAddr,
     pub hidden: bool,
     pub listing: bool,
+    /// Serve `?archive=tar` on folders.
+    pub archives: bool,
     pub follow_symlinks: bool,
     pub timeouts: Timeouts,
     /// `None`: derive from the open-file limit at start-up.
@@ -439,6 +447,7 @@ impl Cli {
             addr: SocketAddr::new(self.bind, self.port),
             hidden: self.hidden,
             listing: !self.no_listing,
+            archives: !self.no_archive && !self.no_listing,
             follow_symlinks: self.follow_symlinks,
             timeouts: Timeouts {
                 header: self.header_timeout,

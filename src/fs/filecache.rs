@@ -332,7 +332,7 @@ fn fresh_inotify() -> io::Result<OwnedFd> {
 /// Whether inotify sees every change to files on the file system holding
 /// `file`: true for local disk and memory file systems, false for network
 /// and FUSE ones (and anything unknown).
-fn is_local(file: &File) -> bool {
+pub(super) fn is_local(file: &File) -> bool {
     // Magic numbers from linux/magic.h and statfs(2).
     const LOCAL: [i64; 8] = [
         0xEF53,      // ext2, ext3, ext4

@@ -6,6 +6,8 @@
 //! - `filecache`: files kept open between requests, forgotten on any change
 //!   to the folders that lead to them (inotify);
 //! - `entries`: reading a folder's entries for a listing;
+//! - `tree`: a folder's whole tree for an archive, its members opened
+//!   again, and the inotify watches that say when a walk is out of date;
 //! - `snapshot`: what the response headers promised about a file, checked
 //!   again while its bytes are sent.
 //!
@@ -19,6 +21,7 @@ mod filecache;
 pub mod path;
 pub mod root;
 pub mod snapshot;
+pub mod tree;
 pub mod walk;
 
 pub use filecache::{OpenFiles, SWEEP};
@@ -36,6 +39,9 @@ pub enum ResolveError {
     NotFound,
     /// It exists but the server may not read it: 403.
     Forbidden,
+    /// It may not be served, for the reason given (an archive over its
+    /// limits, or holding what may not be read): 403 with the reason.
+    Refused(String),
     /// The process or the system is out of file descriptors (EMFILE,
     /// ENFILE): 503, worth a retry shortly.
     Busy(io::Error),

@@ -40,6 +40,11 @@ const SEGMENT: &AsciiSet = &CONTROLS
 
 impl RequestPath {
     /// The path relative to the root, for joining onto it.
+    /// The last segment's bytes; `None` for the root.
+    pub fn last(&self) -> Option<&[u8]> {
+        self.segments.last().map(Vec::as_slice)
+    }
+
     pub fn relative(&self) -> PathBuf {
         self.segments.iter().map(|s| OsStr::from_bytes(s)).collect()
     }

@@ -133,6 +133,18 @@ impl Root {
         })
     }
 
+    /// Opens the folder `request` names (with its trailing slash), whether or
+    /// not it has an `index.html`: for its archive. Anything but a folder is
+    /// 404. Metadata only (open, fstat).
+    pub fn open_folder(&self, request: &RequestPath) -> Result<File, ResolveError> {
+        let (dir, meta) = self.open_beneath(&request.relative())?;
+        if meta.is_dir() && request.trailing_slash {
+            Ok(dir)
+        } else {
+            Err(ResolveError::NotFound)
+        }
+    }
+
     /// Opens the sibling of the file at `path` (relative to the root, as in
     /// [`Target::File`]) whose name adds `suffix`, such as `a.js` → `a.js.br`,
     /// with the same confinement as every other open ([`Root::open_beneath`]).

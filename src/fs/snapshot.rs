@@ -59,6 +59,20 @@ impl Snapshot {
         Ok(Snapshot::of(&file.metadata()?) == *self)
     }
 
+    /// The error for a file found changed when opened again (an archive's
+    /// member), counted as a cut.
+    pub fn changed() -> io::Error {
+        CUTS.fetch_add(1, Ordering::Relaxed);
+        io::Error::other("the file changed while being sent")
+    }
+
+    /// The error for a file that could not be opened again (gone, or
+    /// replaced by something else), counted as a cut.
+    pub fn vanished(cause: io::Error) -> io::Error {
+        CUTS.fetch_add(1, Ordering::Relaxed);
+        io::Error::other(format!("the file went away while being sent: {cause}"))
+    }
+
     /// The error for a read that found fewer bytes than the snapshot promised.
     pub fn truncated() -> io::Error {
         CUTS.fetch_add(1, Ordering::Relaxed);
@@ -75,6 +89,9 @@ impl Snapshot {
 pub struct Pinned {
     pub file: std::sync::Arc<File>,
     pub snapshot: Snapshot,
+    /// Set when a check finds the file changed (an archive's member: the
+    /// archive's walk is then out of date).
+    pub on_change: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl std::os::fd::AsFd for Pinned {
@@ -84,9 +101,34 @@ impl std::os::fd::AsFd for Pinned {
 }
 
 impl Pinned {
+    /// An open file and the version the headers describe.
+    pub fn new(file: std::sync::Arc<File>, snapshot: Snapshot) -> Self {
+        Pinned {
+            file,
+            snapshot,
+            on_change: None,
+        }
+    }
+
     /// See [`Snapshot::verify`].
     pub fn verify(&self) -> io::Result<()> {
-        self.snapshot.verify(&self.file)
+        let verified = self.snapshot.verify(&self.file);
+        if verified.is_err() {
+            self.changed();
+        }
+        verified
+    }
+
+    /// [`Snapshot::truncated`], noting the change.
+    pub fn truncated(&self) -> io::Error {
+        self.changed();
+        Snapshot::truncated()
+    }
+
+    fn changed(&self) {
+        if let Some(flag) = &self.on_change {
+            flag.store(true, Ordering::Relaxed);
+        }
     }
 }
 

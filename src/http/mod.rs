@@ -10,6 +10,7 @@ pub mod basic;
 pub mod conditional;
 pub mod cors;
 pub mod digest;
+pub mod disposition;
 pub mod fields;
 pub mod forwarded;
 pub mod h2_blocks;
