@@ -56,7 +56,7 @@ use crate::http::forwarded::{self, Cidr, Source};
 use crate::http::multipart::{self, Multipart, Segment};
 use crate::http::negotiate::{self, Coding};
 use crate::http::range::{self, RangeDecision};
-use crate::listing::Page;
+use crate::listing::{Download, Page};
 use crate::media_type::MediaTypes;
 
 const ALLOW: &str = "GET, HEAD, OPTIONS";
@@ -115,8 +115,9 @@ pub struct Options {
     /// `--digest`: send `Repr-Digest: sha-256` unasked, and hash every file
     /// in the background.
     pub digest: bool,
-    /// Serve `?archive=tar` on folders (not with `--no-archive`).
-    pub archives: bool,
+    /// Serve `?archive=tar` on folders, within these limits (not with
+    /// `--no-archive`).
+    pub archives: Option<crate::fs::tree::Limits>,
 }
 
 impl Handler {
@@ -129,7 +130,7 @@ impl Handler {
     ) -> Self {
         let archives = options
             .archives
-            .then(|| Archives::new(options.hidden, crate::fs::tree::Limits::default()));
+            .map(|limits| Archives::new(options.hidden, limits));
         Handler {
             digests,
             archives,
@@ -540,6 +541,23 @@ impl Handler {
         }
         let accept = request.headers().get(header::ACCEPT);
         let json = negotiate::wants_json(accept.map(HeaderValue::as_bytes));
+        // The folder's own archive: its size on the HTML page (the walk is
+        // cached, so the download that follows does not walk again).
+        let download = match &self.archives {
+            Some(_) if json => Some(Download::Ready(0)),
+            Some(archives) => Some(match dir.try_clone() {
+                Ok(handle) => {
+                    let name = path.last().unwrap_or(archive::ROOT_NAME);
+                    match archives.get(handle, name).await {
+                        Ok(archive) => Download::Ready(archive.len()),
+                        Err(ResolveError::Refused(reason)) => Download::Refused(reason),
+                        Err(_) => Download::Refused("it cannot be read".to_string()),
+                    }
+                }
+                Err(_) => Download::Refused("it cannot be read".to_string()),
+            }),
+            None => None,
+        };
         let display = path.display(true);
         let page = Page::render(
             entries,
@@ -547,9 +565,18 @@ impl Handler {
             request.uri().query(),
             json,
             link,
+            download.as_ref(),
             SystemTime::now(),
         );
         let mut builder = response(StatusCode::OK).header(header::CONTENT_LENGTH, page.body.len());
+        if self.archives.is_some() {
+            // The folder's archive, for clients of the JSON listing too
+            // (RFC 8288).
+            builder = builder.header(
+                header::LINK,
+                "<?archive=tar>; rel=\"alternate\"; type=\"application/x-tar\"",
+            );
+        }
         for (name, value) in page.headers() {
             builder = builder.header(name, value);
         }

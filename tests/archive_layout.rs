@@ -8,7 +8,6 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
 use rangeserve::archive::tar::{Kind, Layout, Member, Part};
@@ -93,30 +92,12 @@ fn gnu_tar_bsdtar_and_python_extract_the_layout_exactly() {
     let archive = tree.path().join("folder.tar");
     std::fs::write(&archive, &bytes).expect("write");
 
-    let readers: [(&str, &[&str]); 3] = [
-        ("tar", &["-xf"]),
-        ("bsdtar", &["-xf"]),
-        (
-            "python3",
-            &[
-                "-c",
-                "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='tar')",
-            ],
-        ),
-    ];
-    for (tool, args) in readers {
+    for tool in common::TAR_READERS {
         if !common::have_tool(tool) {
             continue;
         }
         let out = tempfile::tempdir().expect("dir");
-        let mut command = Command::new(tool);
-        command.args(args).arg(&archive);
-        if tool == "python3" {
-            command.arg(out.path());
-        } else {
-            command.arg("-C").arg(out.path());
-        }
-        let status = command.output().expect("run the reader");
+        let status = common::extract(tool, &archive, out.path());
         assert!(
             status.status.success(),
             "{tool}: {}",

@@ -173,7 +173,7 @@ type Key = (u64, u64, Vec<u8>);
 struct State {
     /// `None` where inotify is unavailable: nothing is cached.
     watcher: Option<Arc<Watcher>>,
-    entries: HashMap<Key, Arc<OnceCell<Arc<Archive>>>>,
+    entries: HashMap<Key, Arc<OnceCell<Walked>>>,
 }
 
 impl Archives {
@@ -193,7 +193,9 @@ impl Archives {
     }
 
     /// The archive of the folder open as `dir`, named `name` inside it:
-    /// cached, or walked now on the blocking pool.
+    /// cached, or walked now on the blocking pool. A refusal (over the
+    /// limits, unreadable) is cached like an archive, so a client asking
+    /// again does not walk again.
     pub async fn get(&self, dir: File, name: &[u8]) -> Result<Arc<Archive>, ResolveError> {
         let meta = dir.metadata()?;
         let key = (meta.dev(), meta.ino(), name.to_vec());
@@ -214,27 +216,46 @@ impl Archives {
         let (hidden, limits, name) = (self.hidden, self.limits, name.to_vec());
         let build = || async move {
             let walked = tokio::task::spawn_blocking(move || {
-                let tree = tree::walk(dir, hidden, limits, watcher.as_deref())?;
-                Archive::new(tree, &name).map_err(tree::WalkError::Io)
+                let tree = match tree::walk(dir, hidden, limits, watcher.as_deref()) {
+                    Ok(tree) => tree,
+                    Err(stopped) => {
+                        return match stopped.error.reason() {
+                            Some(reason) if stopped.watched => Ok(Walked::Refused(reason)),
+                            _ => Err(ResolveError::from(stopped.error)),
+                        };
+                    }
+                };
+                let watched = tree.watched;
+                let archive = Archive::new(tree, &name)?;
+                Ok(Walked::Archive(Arc::new(archive), watched))
             })
             .await;
-            match walked {
-                Ok(Ok(archive)) => Ok(Arc::new(archive)),
-                Ok(Err(e)) => Err(ResolveError::from(e)),
-                Err(e) => Err(ResolveError::Io(io::Error::other(e))),
+            walked.unwrap_or_else(|e| Err(ResolveError::Io(io::Error::other(e))))
+        };
+        let walked = match &cell {
+            Some(cell) => cell.get_or_try_init(build).await?.clone(),
+            None => build().await?,
+        };
+        match walked {
+            Walked::Archive(archive, watched) => {
+                if !watched {
+                    // Out of watches: not worth keeping, it would never be told.
+                    let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                    state.entries.remove(&key);
+                }
+                Ok(archive)
             }
-        };
-        let Some(cell) = cell else {
-            return build().await;
-        };
-        let archive = Arc::clone(cell.get_or_try_init(build).await?);
-        if !archive.tree.watched {
-            // Out of watches: not worth keeping, it would never be told.
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.entries.remove(&key);
+            Walked::Refused(reason) => Err(ResolveError::Refused(reason)),
         }
-        Ok(archive)
     }
+}
+
+/// What a walk gave: an archive (and whether every folder of it is
+/// watched), or a lasting refusal.
+#[derive(Debug, Clone)]
+enum Walked {
+    Archive(Arc<Archive>, bool),
+    Refused(String),
 }
 
 impl State {
@@ -248,8 +269,11 @@ impl State {
         if watcher.changed() {
             self.entries.clear();
         } else {
-            self.entries
-                .retain(|_, cell| cell.get().is_none_or(|a| !a.tree.is_stale()));
+            let fresh = |cell: &Arc<OnceCell<Walked>>| match cell.get() {
+                Some(Walked::Archive(archive, _)) => !archive.tree.is_stale(),
+                _ => true,
+            };
+            self.entries.retain(|_, cell| fresh(cell));
         }
         if watcher.is_full() {
             self.entries.clear();

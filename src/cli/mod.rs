@@ -87,6 +87,18 @@ pub struct Cli {
           help_heading = FILES)]
     pub no_archive: bool,
 
+    /// The most files and folders a folder's archive holds; a larger folder
+    /// is refused with 403 and the reason.
+    #[arg(long, env = "RANGESERVE_ARCHIVE_MAX_ENTRIES", value_name = "N", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = FILES)]
+    pub archive_max_entries: u32,
+
+    /// The most levels of folders below an archived folder; deeper is
+    /// refused with 403 and the reason.
+    #[arg(long, env = "RANGESERVE_ARCHIVE_MAX_DEPTH", value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=1024), help_heading = FILES)]
+    pub archive_max_depth: u32,
+
     /// Follow symlinks that lead outside the folder. Without it, symlinks
     /// that stay inside work and those leading out are 404.
     #[arg(long, env = "RANGESERVE_FOLLOW_SYMLINKS", value_parser = BoolishValueParser::new(),
@@ -372,6 +384,8 @@ pub struct Config {
     pub listing: bool,
     /// Serve `?archive=tar` on folders.
     pub archives: bool,
+    /// `--archive-max-entries`, `--archive-max-depth`.
+    pub archive_limits: crate::fs::tree::Limits,
     pub follow_symlinks: bool,
     pub timeouts: Timeouts,
     /// `None`: derive from the open-file limit at start-up.
@@ -448,6 +462,10 @@ impl Cli {
             hidden: self.hidden,
             listing: !self.no_listing,
             archives: !self.no_archive && !self.no_listing,
+            archive_limits: crate::fs::tree::Limits {
+                entries: self.archive_max_entries as usize,
+                depth: self.archive_max_depth as usize,
+            },
             follow_symlinks: self.follow_symlinks,
             timeouts: Timeouts {
                 header: self.header_timeout,

@@ -96,19 +96,41 @@ pub enum WalkError {
     Io(io::Error),
 }
 
+/// A walk that stopped before its end.
+#[derive(Debug)]
+pub struct Stopped {
+    pub error: WalkError,
+    /// Every folder read so far was watched: a refusal (too many, too deep,
+    /// unreadable) then lasts until an event, since only a change to what
+    /// was read can lift it.
+    pub watched: bool,
+}
+
+impl WalkError {
+    /// Why the archive is refused, for a refusal that lasts as long as the
+    /// folder does not change; `None` for an I/O failure.
+    pub fn reason(&self) -> Option<String> {
+        Some(match self {
+            WalkError::TooMany(limit) => format!(
+                "this folder has more than {limit} files and folders, too many for one archive"
+            ),
+            WalkError::TooDeep(limit) => format!(
+                "this folder nests folders more than {limit} levels deep, too deep for one archive"
+            ),
+            WalkError::Forbidden => {
+                "this folder holds a file or folder the server may not read".to_string()
+            }
+            WalkError::Io(_) => return None,
+        })
+    }
+}
+
 impl From<WalkError> for ResolveError {
     fn from(err: WalkError) -> Self {
-        match err {
-            WalkError::TooMany(limit) => ResolveError::Refused(format!(
-                "this folder has more than {limit} files and folders, too many for one archive"
-            )),
-            WalkError::TooDeep(limit) => ResolveError::Refused(format!(
-                "this folder nests folders more than {limit} levels deep, too deep for one archive"
-            )),
-            WalkError::Forbidden => ResolveError::Refused(
-                "this folder holds a file or folder the server may not read".to_string(),
-            ),
-            WalkError::Io(e) => ResolveError::from(e),
+        match (err.reason(), err) {
+            (Some(reason), _) => ResolveError::Refused(reason),
+            (None, WalkError::Io(e)) => ResolveError::from(e),
+            (None, _) => ResolveError::Io(io::Error::other("a walk failed")),
         }
     }
 }
@@ -188,7 +210,7 @@ pub fn walk(
     hidden: bool,
     limits: Limits,
     watcher: Option<&Watcher>,
-) -> Result<Tree, WalkError> {
+) -> Result<Tree, Stopped> {
     let mut walk = Walk {
         top: &dir,
         hidden,
@@ -197,8 +219,9 @@ pub fn walk(
         watched: watcher.is_some(),
         nodes: Vec::new(),
     };
-    walk.visit(&dir, &mut Vec::new(), 0)?;
+    let walked = walk.visit(&dir, &mut Vec::new(), 0);
     let watched = walk.watched;
+    walked.map_err(|error| Stopped { error, watched })?;
     let nodes = walk.nodes;
     Ok(Tree {
         dir,
@@ -511,11 +534,17 @@ mod tests {
         let dir = || open(tmp.path());
         assert!(matches!(
             walk(dir(), false, few, None),
-            Err(WalkError::TooMany(4))
+            Err(Stopped {
+                error: WalkError::TooMany(4),
+                ..
+            })
         ));
         assert!(matches!(
             walk(dir(), false, shallow, None),
-            Err(WalkError::TooDeep(2))
+            Err(Stopped {
+                error: WalkError::TooDeep(2),
+                ..
+            })
         ));
         let fits = Limits {
             entries: 8,

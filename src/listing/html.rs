@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use super::calendar::{format_minutes, format_rfc3339};
-use super::{Entry, Sort, SortKey, display_name, href};
+use super::{Download, Entry, Sort, SortKey, archive_href, display_name, href};
 
 /// Appends `text` escaped for HTML text and quoted attributes.
 pub(super) fn push_html(out: &mut String, text: &str) {
@@ -85,6 +85,7 @@ pub fn render_html(
     entries: &[Entry],
     sort: Sort,
     link: Option<&str>,
+    download: Option<&Download>,
     now: SystemTime,
 ) -> String {
     // A signed folder link travels on every link of the page.
@@ -169,6 +170,27 @@ pub fn render_html(
         }
     }
     out.push_str("</tbody>\n</table>\n");
+    match download {
+        None => {}
+        Some(Download::Ready(size)) => {
+            let mut target = String::new();
+            push_html(&mut target, &archive_href("", link));
+            let _ = writeln!(
+                out,
+                "<p class=\"download\"><a href=\"{target}\" download>Download this folder</a> \
+                 <span title=\"{size} bytes\">({}, tar, resumable)</span></p>",
+                human_size(*size)
+            );
+        }
+        Some(Download::Refused(reason)) => {
+            let mut text = String::new();
+            push_html(&mut text, reason);
+            let _ = writeln!(
+                out,
+                "<p class=\"download\">This folder cannot be downloaded as one archive: {text}.</p>"
+            );
+        }
+    }
 
     let folders = entries.iter().filter(|e| e.is_dir).count();
     let files = entries.len() - folders;
@@ -200,6 +222,7 @@ mod tests {
             "/d/",
             entries,
             Sort::default(),
+            None,
             None,
             UNIX_EPOCH + Duration::from_secs(NOW),
         )
@@ -251,7 +274,7 @@ mod tests {
 
     #[test]
     fn the_path_is_escaped_in_title_and_heading() {
-        let html = render_html("/<i>\"x\"/", &[], Sort::default(), None, UNIX_EPOCH);
+        let html = render_html("/<i>\"x\"/", &[], Sort::default(), None, None, UNIX_EPOCH);
         assert!(html.contains("<title>Index of /&lt;i&gt;&quot;x&quot;/</title>"));
         assert!(html.contains("<h1>Index of /&lt;i&gt;&quot;x&quot;/</h1>"));
         assert!(!html.contains("<i>"));
@@ -301,7 +324,7 @@ mod tests {
         assert_eq!(href, "caf%E9%20%FF.txt");
         assert_eq!(text, "caf\u{fffd} \u{fffd}.txt");
         let json: serde_json::Value =
-            serde_json::from_str(&render_json(&[entry], None)).expect("valid JSON");
+            serde_json::from_str(&render_json(&[entry], None, false)).expect("valid JSON");
         assert_eq!(json[0]["name"], "caf\u{fffd} \u{fffd}.txt");
         assert_eq!(json[0]["href"], "caf%E9%20%FF.txt");
         assert_eq!(json[0]["modified"], serde_json::Value::Null);
@@ -309,9 +332,9 @@ mod tests {
 
     #[test]
     fn parent_link_is_absent_at_the_root_and_present_below() {
-        let at_root = render_html("/", &[], Sort::default(), None, UNIX_EPOCH);
+        let at_root = render_html("/", &[], Sort::default(), None, None, UNIX_EPOCH);
         assert!(!at_root.contains("href=\"../\""));
-        let below = render_html("/a/b/", &[], Sort::default(), None, UNIX_EPOCH);
+        let below = render_html("/a/b/", &[], Sort::default(), None, None, UNIX_EPOCH);
         assert!(below.contains("<a href=\"../\">../</a>"));
     }
 
@@ -336,7 +359,7 @@ mod tests {
 
     #[test]
     fn headers_link_to_sorts_and_the_active_one_toggles() {
-        let html = render_html("/", &[], Sort::default(), None, UNIX_EPOCH);
+        let html = render_html("/", &[], Sort::default(), None, None, UNIX_EPOCH);
         assert!(html.contains(
             "<th class=\"name\" aria-sort=\"ascending\"><a href=\"?sort=name&amp;order=desc\">Name \u{25b2}</a></th>"
         ));
@@ -352,7 +375,7 @@ mod tests {
             key: SortKey::Date,
             descending: true,
         };
-        let html = render_html("/", &[], sort, None, UNIX_EPOCH);
+        let html = render_html("/", &[], sort, None, None, UNIX_EPOCH);
         assert!(html.contains(
             "<th class=\"date\" aria-sort=\"descending\"><a href=\"?sort=date&amp;order=asc\">Modified \u{25bc}</a></th>"
         ));
@@ -404,16 +427,16 @@ mod tests {
             prop_assert_eq!(decoded, name.clone());
             prop_assert!(href.bytes().all(|b| b.is_ascii_alphanumeric() || b"%-._~!$()*+,;=@".contains(&b)), "{}", href);
 
-            let json: serde_json::Value = serde_json::from_str(&render_json(&[entry], None)).expect("valid JSON");
+            let json: serde_json::Value = serde_json::from_str(&render_json(&[entry], None, false)).expect("valid JSON");
             prop_assert_eq!(&json[0]["name"], &serde_json::Value::String(lossy));
         }
 
         #[test]
         fn any_path_is_escaped(path in "/[^\\x00]{0,30}") {
-            let html = render_html(&path, &[], Sort::default(), None, UNIX_EPOCH);
+            let html = render_html(&path, &[], Sort::default(), None, None, UNIX_EPOCH);
             // The root has no parent row; compare like with like.
             let benign = if path == "/" { "/" } else { "/x/" };
-            let benign = render_html(benign, &[], Sort::default(), None, UNIX_EPOCH);
+            let benign = render_html(benign, &[], Sort::default(), None, None, UNIX_EPOCH);
             prop_assert_eq!(markup(&html), markup(&benign));
         }
 

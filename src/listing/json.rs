@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::calendar::format_rfc3339;
-use super::{Entry, href};
+use super::{Entry, archive_href, href};
 
 /// Appends `text` as a JSON string (RFC 8259 §7): quotes, backslashes and
 /// control characters escaped, everything else as UTF-8.
@@ -30,7 +30,8 @@ fn push_json_string(out: &mut String, text: &str) {
 ///
 /// `name` is the lossy UTF-8 name (without a trailing `/`); `href` is the
 /// exact link, relative to the folder, percent-encoded from the raw bytes.
-pub fn render_json(entries: &[Entry], link: Option<&str>) -> String {
+/// With `archives`, a folder also has `"archive"`: the link of its tar.
+pub fn render_json(entries: &[Entry], link: Option<&str>, archives: bool) -> String {
     let mut out = String::with_capacity(2 + entries.len() * 128);
     out.push('[');
     for (i, entry) in entries.iter().enumerate() {
@@ -48,7 +49,12 @@ pub fn render_json(entries: &[Entry], link: Option<&str>) -> String {
             None => out.push_str("null"),
         }
         out.push_str(",\"href\":");
-        push_json_string(&mut out, &href(entry, link));
+        let href = href(entry, link);
+        push_json_string(&mut out, &href);
+        if archives && entry.is_dir {
+            out.push_str(",\"archive\":");
+            push_json_string(&mut out, &archive_href(&href, link));
+        }
         if let Some(sha256) = &entry.sha256 {
             out.push_str(",\"sha256\":");
             push_json_string(&mut out, sha256);
@@ -74,7 +80,7 @@ mod tests {
                 ..file("x", 0, 0)
             },
         ];
-        let out = render_json(&entries, None);
+        let out = render_json(&entries, None, false);
         assert!(out.contains("\\u0001"), "{out}");
         let json: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
         assert_eq!(
@@ -88,7 +94,7 @@ mod tests {
             ])
         );
         let empty: serde_json::Value =
-            serde_json::from_str(&render_json(&[], None)).expect("valid JSON");
+            serde_json::from_str(&render_json(&[], None, false)).expect("valid JSON");
         assert_eq!(empty, serde_json::json!([]));
     }
 }

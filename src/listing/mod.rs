@@ -173,6 +173,25 @@ fn display_name(entry: &Entry) -> Cow<'_, str> {
     }
 }
 
+/// The folder's own archive (`?archive=tar`), as a listing offers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Download {
+    /// Served, this many bytes long.
+    Ready(u64),
+    /// Not served, for this reason (over the limits, unreadable files).
+    Refused(String),
+}
+
+/// The link of a folder's archive, relative to the folder at `href` (`""`
+/// for the folder itself), carrying a signed link's query.
+fn archive_href(href: &str, link: Option<&str>) -> String {
+    let folder = href.split('?').next().unwrap_or_default();
+    match link {
+        Some(link) => format!("{folder}?archive=tar&{link}"),
+        None => format!("{folder}?archive=tar"),
+    }
+}
+
 /// A rendered listing: its body and the headers that describe it.
 #[derive(Debug)]
 pub struct Page {
@@ -190,14 +209,15 @@ impl Page {
         query: Option<&str>,
         json: bool,
         link: Option<&str>,
+        download: Option<&Download>,
         now: SystemTime,
     ) -> Self {
         let sort = parse_sort(query);
         sort_entries(&mut entries, sort);
         let body = if json {
-            render_json(&entries, link)
+            render_json(&entries, link, download.is_some())
         } else {
-            render_html(display_path, &entries, sort, link, now)
+            render_html(display_path, &entries, sort, link, download, now)
         };
         Page { body, json }
     }

@@ -107,7 +107,7 @@ pub async fn run(
     let options = Options {
         hidden: config.hidden,
         listing: config.listing,
-        archives: config.archives,
+        archives: config.archives.then_some(config.archive_limits),
         cache_control: config.cache_control.clone(),
         cors: config.cors.clone(),
         precompressed: config.precompressed,

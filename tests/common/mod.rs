@@ -553,3 +553,22 @@ impl Drop for Terminate {
         }
     }
 }
+
+/// The tar readers an archive must satisfy: GNU tar, bsdtar and Python's
+/// tarfile.
+pub const TAR_READERS: [&str; 3] = ["tar", "bsdtar", "python3"];
+
+/// Extracts `archive` into `out` with `tool` (one of [`TAR_READERS`]).
+pub fn extract(tool: &str, archive: &Path, out: &Path) -> std::process::Output {
+    let mut command = Command::new(tool);
+    if tool == "python3" {
+        command
+            .arg("-c")
+            .arg("import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='tar')")
+            .arg(archive)
+            .arg(out);
+    } else {
+        command.arg("-xf").arg(archive).arg("-C").arg(out);
+    }
+    command.output().expect("run the reader")
+}
