@@ -187,6 +187,10 @@ pub enum Source {
     Archive(Arc<Archive>),
 }
 
+/// The most bytes of archive headers and small members gathered into one
+/// chunk ([`FileBody::gather`]).
+const GATHER: u64 = 64 * 1024;
+
 /// Zero bytes for tar padding and end blocks (never longer than this).
 static ZEROS: [u8; 1024] = [0; 1024];
 
@@ -257,6 +261,9 @@ impl FileBody {
                 }
                 Some(Segment::File { offset, len }) => (*offset, *len),
             };
+            if let Some(gathered) = self.gather(max) {
+                return Poll::Ready(Some(gathered));
+            }
             let (file, at, available) = match self.next(offset, len, max) {
                 Next::Literal(Ok(bytes)) => {
                     let n = bytes.len() as u64;
@@ -314,21 +321,85 @@ impl FileBody {
                 let n = usize::try_from(n).unwrap_or(usize::MAX).min(max);
                 Next::Literal(Ok(Bytes::from_static(&ZEROS[..n.min(ZEROS.len())])))
             }
-            Some(Part::Data { index, offset, len }) => {
-                let file = match &self.member {
-                    Some((open, file)) if *open == index => Arc::clone(file),
-                    _ => match archive.open(index) {
-                        Ok(file) => {
-                            let file = Arc::new(file);
-                            self.member = Some((index, Arc::clone(&file)));
-                            file
-                        }
-                        Err(e) => return Next::Literal(Err(e)),
-                    },
-                };
-                Next::Slice { file, offset, len }
+            Some(Part::Data { index, offset, len }) => match self.member_file(&archive, index) {
+                Ok(file) => Next::Slice { file, offset, len },
+                Err(e) => Next::Literal(Err(e)),
+            },
+        }
+    }
+
+    /// For an archive: header bytes, padding and small members whose bytes
+    /// the page cache holds, gathered into one buffer of at most
+    /// [`GATHER`] (and `max`) bytes, so a folder of small files leaves in
+    /// few large writes instead of several per member. `None` when the
+    /// next bytes are not of that kind (a large member, or one not cached):
+    /// the caller streams them.
+    fn gather(&mut self, max: u64) -> Option<io::Result<Bytes>> {
+        let Source::Archive(archive) = &self.source else {
+            return None;
+        };
+        let archive = Arc::clone(archive);
+        let limit = usize::try_from(max.min(GATHER)).unwrap_or(usize::MAX);
+        let mut buf: Vec<u8> = Vec::new();
+        while buf.len() < limit {
+            let Some(Segment::File { offset, len }) = self.segments.front() else {
+                break;
+            };
+            let (offset, len) = (*offset, *len);
+            if len == 0 {
+                self.segments.pop_front();
+                continue;
+            }
+            let room = limit - buf.len();
+            let taken = match archive.part(offset..offset + len) {
+                None => break,
+                Some(Part::Bytes(bytes)) => {
+                    let n = bytes.len().min(room);
+                    buf.extend_from_slice(&bytes[..n]);
+                    n as u64
+                }
+                Some(Part::Zeros(n)) => {
+                    let n = usize::try_from(n).unwrap_or(usize::MAX).min(room);
+                    buf.resize(buf.len() + n, 0);
+                    n as u64
+                }
+                Some(Part::Data { index, offset, len }) => {
+                    // Only a small member's whole rest, if it fits.
+                    if len > (room as u64).min(SMALL_WITH_SENDFILE) {
+                        break;
+                    }
+                    let file = match self.member_file(&archive, index) {
+                        Ok(file) => file,
+                        Err(e) if buf.is_empty() => return Some(Err(e)),
+                        Err(_) => break,
+                    };
+                    match read_cached(&file, offset, len) {
+                        Some(bytes) => buf.extend_from_slice(&bytes),
+                        None => break,
+                    }
+                    len
+                }
+            };
+            self.advance(taken);
+        }
+        if buf.is_empty() {
+            return None;
+        }
+        self.remaining -= buf.len() as u64;
+        Some(Ok(Bytes::from(buf)))
+    }
+
+    /// Member `index` of `archive`, open: the one being sent, or opened
+    /// now (and checked to be the version walked).
+    fn member_file(&mut self, archive: &Archive, index: usize) -> io::Result<Arc<Pinned>> {
+        if let Some((open, file)) = &self.member {
+            if *open == index {
+                return Ok(Arc::clone(file));
             }
         }
+        let file = Arc::new(archive.open(index)?);
+        self.member = Some((index, Arc::clone(&file)));
+        Ok(file)
     }
 
     /// Moves the current segment `n` bytes on.

@@ -295,13 +295,15 @@ fn ustar(name: &[u8], typeflag: u8, size: u64, mtime: u64, mode: u32) -> [u8; 51
     h
 }
 
-/// `value` in octal, zero-padded, NUL-terminated, filling `field`.
+/// `value` in octal, zero-padded, NUL-terminated, filling `field` (the
+/// low digits if it does not fit; callers use PAX records then).
 fn octal(field: &mut [u8], value: u64) {
     let digits = field.len() - 1;
-    let text = format!("{value:0digits$o}");
-    let text = text.as_bytes();
-    let text = &text[text.len().saturating_sub(digits)..];
-    field[..digits].copy_from_slice(text);
+    let mut rest = value;
+    for slot in field[..digits].iter_mut().rev() {
+        *slot = b'0' + u8::try_from(rest & 7).expect("an octal digit");
+        rest >>= 3;
+    }
     field[digits] = 0;
 }
 
@@ -310,9 +312,7 @@ fn octal(field: &mut [u8], value: u64) {
 fn set_checksum(h: &mut [u8; 512]) {
     h[148..156].copy_from_slice(b"        ");
     let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    let text = format!("{sum:06o}");
-    h[148..154].copy_from_slice(text.as_bytes());
-    h[154] = 0;
+    octal(&mut h[148..155], u64::from(sum));
     h[155] = b' ';
 }
 
