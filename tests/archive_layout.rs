@@ -77,7 +77,7 @@ fn gnu_tar_bsdtar_and_python_extract_the_layout_exactly() {
     let mut bytes = Vec::new();
     for part in layout.parts(0..layout.len()) {
         match part {
-            Part::Bytes(b) => bytes.extend_from_slice(b),
+            Part::Bytes(b) => bytes.extend_from_slice(&b),
             Part::Zeros(n) => bytes.resize(bytes.len() + usize::try_from(n).expect("small"), 0),
             Part::Data { index, offset, len } => {
                 let mut f = std::fs::File::open(&list[index].1).expect("open");

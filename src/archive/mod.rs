@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -61,6 +62,8 @@ pub struct Archive {
     pub etag: String,
     /// The newest member's modification time.
     pub modified: Option<SystemTime>,
+    /// Counted in the cache's budget ([`Archives`]).
+    counted: std::sync::atomic::AtomicBool,
 }
 
 impl Archive {
@@ -100,6 +103,7 @@ impl Archive {
             layout,
             etag,
             modified,
+            counted: false.into(),
         })
     }
 
@@ -159,7 +163,10 @@ fn etag(members: &[Member]) -> String {
 ///
 /// NOTE: a tree is cached only if every folder of it was watched before it
 /// was read, so a change during the walk is an event the next lookup sees.
-/// Concurrent requests for one folder wait for one walk.
+/// Concurrent requests for one folder wait for one walk. The archives kept
+/// hold at most [`BUDGET`] members in all (a few hundred bytes each: names,
+/// numbers, offsets; header blocks are made again when sent); beyond it
+/// the others are forgotten.
 #[derive(Debug)]
 pub struct Archives {
     hidden: bool,
@@ -169,11 +176,16 @@ pub struct Archives {
 
 type Key = (u64, u64, Vec<u8>);
 
+/// The most members the kept archives hold together (about 60 MB).
+pub const BUDGET: usize = 200_000;
+
 #[derive(Debug)]
 struct State {
     /// `None` where inotify is unavailable: nothing is cached.
     watcher: Option<Arc<Watcher>>,
     entries: HashMap<Key, Arc<OnceCell<Walked>>>,
+    /// Members of the archives counted in `entries`.
+    members: usize,
 }
 
 impl Archives {
@@ -188,6 +200,7 @@ impl Archives {
             state: Mutex::new(State {
                 watcher,
                 entries: HashMap::new(),
+                members: 0,
             }),
         }
     }
@@ -238,10 +251,25 @@ impl Archives {
         };
         match walked {
             Walked::Archive(archive, watched) => {
+                let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
                 if !watched {
                     // Out of watches: not worth keeping, it would never be told.
-                    let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
                     state.entries.remove(&key);
+                } else if let Some(cell) = cell.filter(|cell| {
+                    // Still the kept one, and not counted yet.
+                    state
+                        .entries
+                        .get(&key)
+                        .is_some_and(|kept| Arc::ptr_eq(kept, cell))
+                        && !archive.counted.swap(true, Relaxed)
+                }) {
+                    state.members += archive.members();
+                    if state.members > BUDGET {
+                        // Over the budget: keep only this one.
+                        state.entries.clear();
+                        state.entries.insert(key, cell);
+                        state.members = archive.members();
+                    }
                 }
                 Ok(archive)
             }
@@ -268,15 +296,23 @@ impl State {
         };
         if watcher.changed() {
             self.entries.clear();
+            self.members = 0;
         } else {
-            let fresh = |cell: &Arc<OnceCell<Walked>>| match cell.get() {
-                Some(Walked::Archive(archive, _)) => !archive.tree.is_stale(),
+            let mut gone = 0;
+            self.entries.retain(|_, cell| match cell.get() {
+                Some(Walked::Archive(archive, _)) if archive.tree.is_stale() => {
+                    if archive.counted.load(Relaxed) {
+                        gone += archive.members();
+                    }
+                    false
+                }
                 _ => true,
-            };
-            self.entries.retain(|_, cell| fresh(cell));
+            });
+            self.members = self.members.saturating_sub(gone);
         }
         if watcher.is_full() {
             self.entries.clear();
+            self.members = 0;
             self.watcher = Watcher::new().ok().map(Arc::new);
         }
     }

@@ -17,6 +17,7 @@
 //!
 //! Pure: no file is opened here.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// The block size of tar.
@@ -47,8 +48,10 @@ pub struct Member {
 /// One stretch of the archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
-    /// Header blocks (PAX and ustar) or padding: bytes held here.
-    Bytes(Vec<u8>),
+    /// The header blocks (PAX and ustar) of member `index`, `len` bytes:
+    /// made again when asked for, so a layout holds names and numbers, not
+    /// a block or more per member.
+    Header { index: usize, len: u64 },
     /// The data of member `index`.
     Data { index: usize, size: u64 },
     /// `n` zero bytes (padding and the end blocks), not stored.
@@ -58,7 +61,8 @@ enum Piece {
 /// What one byte range of the archive is made of, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part<'a> {
-    Bytes(&'a [u8]),
+    /// Header bytes: borrowed (from a test's layout) or made for the call.
+    Bytes(Cow<'a, [u8]>),
     Zeros(u64),
     /// `len` bytes of member `index`'s data from `offset`.
     Data {
@@ -71,6 +75,7 @@ pub enum Part<'a> {
 /// The layout of one archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
+    members: Vec<Member>,
     /// Each piece with its start offset.
     pieces: Vec<(u64, Piece)>,
     total: u64,
@@ -82,18 +87,15 @@ impl Layout {
         let mut pieces = Vec::new();
         let mut at = 0u64;
         let mut push = |piece: Piece, pieces: &mut Vec<(u64, Piece)>| {
-            let len = match &piece {
-                Piece::Bytes(b) => b.len() as u64,
-                Piece::Data { size, .. } => *size,
-                Piece::Zeros(n) => *n,
-            };
+            let len = piece.len();
             if len > 0 {
                 pieces.push((at, piece));
                 at += len;
             }
         };
         for (index, member) in members.iter().enumerate() {
-            push(Piece::Bytes(headers(member)), &mut pieces);
+            let len = headers(member).len() as u64;
+            push(Piece::Header { index, len }, &mut pieces);
             if member.kind == Kind::File {
                 push(
                     Piece::Data {
@@ -106,7 +108,11 @@ impl Layout {
             }
         }
         push(Piece::Zeros(2 * BLOCK), &mut pieces);
-        Layout { pieces, total: at }
+        Layout {
+            members: members.to_vec(),
+            pieces,
+            total: at,
+        }
     }
 
     /// The archive's length in bytes.
@@ -144,15 +150,15 @@ impl Layout {
             .partition_point(|(start, _)| *start <= range.start)
             .checked_sub(1)?;
         let (start, piece) = &self.pieces[index];
-        let len = match piece {
-            Piece::Bytes(b) => b.len() as u64,
-            Piece::Data { size, .. } => *size,
-            Piece::Zeros(n) => *n,
-        };
         let from = range.start - start;
-        let to = end.min(start + len) - start;
+        let to = end.min(start + piece.len()) - start;
         Some(match piece {
-            Piece::Bytes(b) => Part::Bytes(&b[to_usize(from)..to_usize(to)]),
+            Piece::Header { index, .. } => {
+                let mut bytes = headers(&self.members[*index]);
+                bytes.truncate(to_usize(to));
+                bytes.drain(..to_usize(from));
+                Part::Bytes(Cow::Owned(bytes))
+            }
             Piece::Data { index, .. } => Part::Data {
                 index: *index,
                 offset: from,
@@ -160,6 +166,16 @@ impl Layout {
             },
             Piece::Zeros(_) => Part::Zeros(to - from),
         })
+    }
+}
+
+impl Piece {
+    fn len(&self) -> u64 {
+        match self {
+            Piece::Header { len, .. } => *len,
+            Piece::Data { size, .. } => *size,
+            Piece::Zeros(n) => *n,
+        }
     }
 }
 
@@ -338,7 +354,7 @@ mod tests {
         let mut out = Vec::new();
         for part in layout.parts(0..layout.len()) {
             match part {
-                Part::Bytes(b) => out.extend_from_slice(b),
+                Part::Bytes(b) => out.extend_from_slice(&b),
                 Part::Zeros(n) => out.extend(std::iter::repeat_n(0u8, n as usize)),
                 Part::Data { index, len, .. } => {
                     out.extend(std::iter::repeat_n(index as u8, len as usize))
@@ -382,7 +398,7 @@ mod tests {
             .pieces
             .iter()
             .filter_map(|(_, p)| match p {
-                Piece::Bytes(b) => Some(b.clone()),
+                Piece::Header { index, .. } => Some(super::headers(&layout.members[*index])),
                 _ => None,
             })
             .flatten()
@@ -395,8 +411,8 @@ mod tests {
         // Every header block (PAX and ustar) has the magic and a valid checksum.
         let mut headers = 0;
         for (_, piece) in &layout.pieces {
-            if let Piece::Bytes(bytes) = piece {
-                for block in bytes.chunks(512) {
+            if let Piece::Header { index, .. } = piece {
+                for block in super::headers(&layout.members[*index]).chunks(512) {
                     if &block[257..263] == b"ustar\0" {
                         assert!(checksum_holds(block));
                         headers += 1;
@@ -441,7 +457,7 @@ mod tests {
             let mut got = Vec::new();
             for part in layout.parts(start..end) {
                 match part {
-                    Part::Bytes(b) => got.extend_from_slice(b),
+                    Part::Bytes(b) => got.extend_from_slice(&b),
                     Part::Zeros(n) => got.extend(std::iter::repeat_n(0u8, n as usize)),
                     Part::Data { index, len, .. } => got.extend(std::iter::repeat_n(index as u8, len as usize)),
                 }
