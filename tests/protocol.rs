@@ -44,6 +44,85 @@ fn two_requests_on_one_keep_alive_connection_are_both_answered() {
     assert_whole(&read_response(&mut reader, false), &content);
 }
 
+/// An idle keep-alive connection is parked between requests (hyper's
+/// connection ended, the socket kept): requests sent right after a
+/// response, after a pause, pipelined in one write, and split across the
+/// pause are each answered exactly once, in order, and the connection stays
+/// open throughout.
+#[test]
+fn requests_around_a_parked_connection_are_answered_once_each_in_order() {
+    let server = server_with_fixture();
+    let content = pattern(LEN);
+    let stream = server.connect();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let request = |first: usize, last: usize| {
+        format!(
+            "GET /a.bin HTTP/1.1\r\nHost: {}\r\n{}Range: bytes={first}-{last}\r\n\r\n",
+            server.addr,
+            common::auth_line()
+        )
+    };
+    // Back to back: the next request often arrives as the last response ends.
+    for i in 0..300 {
+        writer.write_all(request(i, i + 9).as_bytes()).unwrap();
+        let r = read_response(&mut reader, false);
+        assert_partial(&r, i as u64, i as u64 + 9, &content);
+        assert_ne!(r.header("connection"), Some("close"));
+    }
+    // Pipelined, three in one write, then after a pause.
+    for round in 0..3 {
+        let three = [request(0, 0), request(1, 2), request(3, 5)].concat();
+        writer.write_all(three.as_bytes()).unwrap();
+        for (first, last) in [(0, 0), (1, 2), (3, 5)] {
+            assert_partial(&read_response(&mut reader, false), first, last, &content);
+        }
+        std::thread::sleep(Duration::from_millis(if round == 0 { 0 } else { 200 }));
+    }
+    // A head split across a pause, the first half sent while parked.
+    let split = request(7, 8);
+    let (head, tail) = split.split_at(20);
+    writer.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    writer.write_all(tail.as_bytes()).unwrap();
+    assert_partial(&read_response(&mut reader, false), 7, 8, &content);
+    // Nothing more was sent: no extra response is waiting.
+    reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut extra = [0u8; 1];
+    match reader.read(&mut extra) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("expected silence, got {other:?}"),
+    }
+}
+
+/// `Connection: close` and HTTP/1.0 still close the connection after the
+/// response (it is not parked).
+#[test]
+fn a_request_that_asks_to_close_is_closed_not_parked() {
+    let server = server_with_fixture();
+    for head in [
+        "GET /a.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
+        "GET /a.bin HTTP/1.0\r\n",
+    ] {
+        let mut stream = server.connect();
+        write!(stream, "{head}{}\r\n", common::auth_line()).unwrap();
+        let mut all = Vec::new();
+        let started = Instant::now();
+        stream.read_to_end(&mut all).expect("read to the end");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{head}: closed at once"
+        );
+        assert!(
+            all.starts_with(b"HTTP/1.") && all[8..13] == *b" 200 ",
+            "{head}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- headers
 
 #[test]

@@ -52,6 +52,9 @@ pub struct Activity {
     head_started: AtomicU64,
     /// When a write last made progress (or a request began).
     last_write: AtomicU64,
+    /// Woken when the last response in flight ends: the connection may
+    /// then be parked (`server/`).
+    ended: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -63,6 +66,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             last_write: AtomicU64::new(0),
+            ended: tokio::sync::Notify::new(),
         })
     }
 
@@ -73,6 +77,12 @@ impl Activity {
     /// Whether no request is in flight.
     pub fn is_idle(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) == 0
+    }
+
+    /// Completes after a response ended with no other in flight (at once if
+    /// one ended since the last call); check [`Activity::is_idle`] then.
+    pub async fn response_ended(&self) {
+        self.ended.notified().await;
     }
 
     /// A request head is complete and goes to the service. The returned guard
@@ -132,6 +142,7 @@ impl Drop for InFlight {
         if activity.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             METRICS.busy(false);
             activity.idle_since.store(activity.now(), Ordering::Release);
+            activity.ended.notify_one();
         }
     }
 }
@@ -207,6 +218,37 @@ pub struct Tracked<T> {
 impl<T> Tracked<T> {
     pub fn new(inner: T, activity: Arc<Activity>) -> Self {
         Tracked { inner, activity }
+    }
+}
+
+/// A connection that can wait for its next bytes without a buffer: what an
+/// idle keep-alive connection does once parked (`server/`).
+pub trait Park {
+    /// Whether waiting on [`Park::poll_readable`] is enough to know that
+    /// bytes can be read (not so with TLS, which may hold decrypted bytes).
+    fn can_park(&self) -> bool;
+
+    /// Ready when bytes (or the end of the stream) can be read.
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+impl<T: Park> Park for Tracked<T> {
+    fn can_park(&self) -> bool {
+        self.inner.can_park()
+    }
+
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_readable(cx)
+    }
+}
+
+impl Park for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    fn can_park(&self) -> bool {
+        false
+    }
+
+    fn poll_readable(&self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 

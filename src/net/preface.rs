@@ -61,6 +61,35 @@ impl<T> Rewind<T> {
             inner,
         }
     }
+
+    /// Puts `bytes`, read but not used, back in front of what is left.
+    pub fn unread(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut prefix = bytes.to_vec();
+        prefix.extend_from_slice(&self.prefix[self.given..]);
+        self.prefix = prefix;
+        self.given = 0;
+    }
+
+    /// Whether bytes put back are still to be read.
+    pub fn has_unread(&self) -> bool {
+        self.given < self.prefix.len()
+    }
+}
+
+impl<T: crate::net::conn::Park> crate::net::conn::Park for Rewind<T> {
+    fn can_park(&self) -> bool {
+        self.inner.can_park()
+    }
+
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.has_unread() {
+            return Poll::Ready(Ok(()));
+        }
+        self.inner.poll_readable(cx)
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {

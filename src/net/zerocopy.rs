@@ -186,6 +186,16 @@ impl ZeroCopyIo {
     }
 }
 
+impl crate::net::conn::Park for ZeroCopyIo {
+    fn can_park(&self) -> bool {
+        true
+    }
+
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream.poll_read_ready(cx)
+    }
+}
+
 impl AsyncRead for ZeroCopyIo {
     forward!(read: stream);
 }

@@ -13,22 +13,24 @@ mod metrics;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use hyper::Request;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::body::{Delivery, Limits};
+use crate::body::{Delivery, Limits, ResponseBody};
 use crate::cli::Config;
 use crate::cli::banner::Listening;
 use crate::fs::root::Root;
@@ -38,8 +40,8 @@ use crate::guard::rate::Bucket;
 use crate::handler::{Handler, Options, Proxies};
 use crate::metrics::METRICS;
 use crate::net::coalesce::Coalesce;
-use crate::net::conn::{self, Activity, Guarded, Timeouts, Tracked};
-use crate::net::preface::{self, Protocol};
+use crate::net::conn::{self, Activity, Guarded, Park, Timeouts, Tracked};
+use crate::net::preface::{self, Protocol, Rewind};
 use crate::net::zerocopy::{self, SendQueue, ZeroCopyIo};
 use http2::Http2;
 use listen::Notify;
@@ -243,7 +245,11 @@ async fn accept(
         let stopped = stopped.clone();
         tokio::spawn(async move {
             METRICS.opened();
-            connections.serve(stream, peer, stopped).await;
+            // NOTE: boxed in its own statement, so the task holds a pointer,
+            // not room for the whole connection future (an async block
+            // keeps room for the temporaries of a statement that awaits).
+            let served = Box::pin(connections.serve(stream, peer, stopped));
+            served.await;
             METRICS.closed();
             drop(slot);
         });
@@ -346,7 +352,9 @@ impl Connections {
     ///
     /// NOTE: this future lives as long as the connection, so it is kept
     /// small: the TLS handshake and each protocol's connection are boxed
-    /// (each allocated only when used, and freed when done).
+    /// (each allocated only when used, and freed when done), each in a
+    /// statement of its own, since a statement that awaits keeps room for
+    /// its temporaries in the future.
     async fn serve(&self, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
         let activity = Activity::new();
         // Counted among its client's connections until this returns.
@@ -368,8 +376,25 @@ impl Connections {
                 Delivery::copied()
             };
             let io = Tracked::new(socket, Arc::clone(&activity));
-            return Box::pin(self.dispatch(io, delivery, client, stop, activity)).await;
+            let dispatched = Box::pin(self.dispatch(io, delivery, client, stop, activity));
+            return dispatched.await;
         };
+        let served = Box::pin(self.serve_tls(acceptor, stream, client, stop, activity));
+        served.await;
+    }
+
+    /// The TLS handshake, within the header timeout, then the connection
+    /// over TLS. Its own future: room for a TLS stream only in TLS
+    /// connections.
+    async fn serve_tls(
+        &self,
+        acceptor: &RwLock<TlsAcceptor>,
+        stream: TcpStream,
+        client: Client,
+        stop: watch::Receiver<bool>,
+        activity: Arc<Activity>,
+    ) {
+        let peer = client.peer;
         // The handshake is part of the request head: same deadline.
         let acceptor = acceptor
             .read()
@@ -383,7 +408,9 @@ impl Connections {
             // NOTE: never zero-copy over TLS: sendfile would bypass encryption.
             Ok(Ok(tls)) => {
                 let io = Tracked::new(tls, Arc::clone(&activity));
-                Box::pin(self.dispatch(io, Delivery::copied(), client, stop, activity)).await;
+                let dispatched =
+                    Box::pin(self.dispatch(io, Delivery::copied(), client, stop, activity));
+                dispatched.await;
             }
             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -414,33 +441,40 @@ impl Connections {
         stop: watch::Receiver<bool>,
         activity: Arc<Activity>,
     ) where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        I: AsyncRead + AsyncWrite + Park + Unpin + Send + 'static,
     {
         let peer = client.peer;
-        let sniffed = tokio::select! {
-            sniffed = preface::sniff(io) => sniffed,
-            reason = conn::watchdog(Arc::clone(&activity), self.timeouts) => {
-                return tracing::debug!(%peer, reason, "closing the connection");
+        // Boxed, so its buffer and timer are freed once the protocol is known.
+        let sniffing = Box::pin(async {
+            tokio::select! {
+                sniffed = preface::sniff(io) => Some(sniffed),
+                reason = conn::watchdog(Arc::clone(&activity), self.timeouts) => {
+                    tracing::debug!(%peer, reason, "closing the connection");
+                    None
+                }
             }
+        });
+        let Some(sniffed) = sniffing.await else {
+            return;
         };
         match sniffed {
             Ok((Protocol::Http1, io)) => {
                 let delivery = delivery.limited(client.limits.clone());
-                self.http1(io, delivery, &client, stop, activity).await;
+                let served = Box::pin(self.http1(io, delivery, &client, stop, activity));
+                served.await;
             }
             Ok((Protocol::Http2, io)) => {
                 let io = Coalesce::new(io);
                 let handler = &self.handler;
                 let delivery = Delivery::copied().limited(client.limits.clone());
-                self.http2
-                    .serve(
-                        io,
-                        handler,
-                        (peer, delivery, client.over_limit),
-                        activity,
-                        stop,
-                    )
-                    .await;
+                let served = Box::pin(self.http2.serve(
+                    io,
+                    handler,
+                    (peer, delivery, client.over_limit),
+                    activity,
+                    stop,
+                ));
+                served.await;
             }
             Err(e) => tracing::debug!(%peer, error = %e, "connection closed before a request"),
         }
@@ -448,24 +482,123 @@ impl Connections {
 
     /// Serves HTTP/1.x with hyper until the connection ends or its watchdog
     /// closes it; a graceful stop lets the response in flight finish.
+    ///
+    /// An idle keep-alive connection is parked: once no response is in
+    /// flight, hyper's connection is ended without closing the socket
+    /// (`graceful_shutdown` on an idle connection writes nothing;
+    /// `poll_without_shutdown` and `into_parts` give back the socket and
+    /// any bytes hyper had read but not used), and the socket alone waits
+    /// for the next bytes, with no buffer; a new hyper connection then
+    /// reads them, after the bytes given back. hyper keeps an 8 KiB read
+    /// buffer and its write queue for a connection's whole life; parked,
+    /// an idle connection holds none of it.
+    ///
+    /// NOTE: no request is lost or answered twice in the hand-over: hyper
+    /// reads a request and calls the service in one poll, and the service
+    /// marks it in flight at once, so a connection found idle (checked in
+    /// this task, between polls of hyper) has no request begun; bytes of
+    /// the next one that hyper had read come back from `into_parts`.
     async fn http1<I>(
         &self,
-        io: I,
+        mut io: Rewind<I>,
         delivery: Delivery,
         client: &Client,
         mut stop: watch::Receiver<bool>,
         activity: Arc<Activity>,
     ) where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        I: AsyncRead + AsyncWrite + Park + Unpin + Send + 'static,
     {
+        let peer = client.peer;
+        let watchdog = conn::watchdog(Arc::clone(&activity), self.timeouts);
+        tokio::pin!(watchdog);
+        // A client that asked to close, or the answer to one over its
+        // limit, is not parked: hyper closes it.
+        let closing = Arc::new(AtomicBool::new(false));
+        let parks = io.can_park();
+        loop {
+            let service = self.http1_service(client, &delivery, &activity, &closing);
+            let mut connection = Box::pin(self.http1.serve_connection(TokioIo::new(io), service));
+            let mut parking = false;
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    result = std::future::poll_fn(|cx| connection.as_mut().poll_without_shutdown(cx)) => {
+                        if let Err(e) = result {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                            return;
+                        }
+                        break;
+                    }
+                    reason = &mut watchdog => {
+                        return tracing::debug!(%peer, reason, "closing the connection");
+                    }
+                    _ = stop.changed(), if !stopping => {
+                        stopping = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    () = activity.response_ended(), if parks && !parking && !stopping => {
+                        if activity.is_idle() && !closing.load(Relaxed) {
+                            parking = true;
+                            connection.as_mut().graceful_shutdown();
+                        }
+                    }
+                }
+            }
+            let parts = Pin::into_inner(connection).into_parts();
+            io = parts.io.into_inner();
+            if !parking || stopping || closing.load(Relaxed) {
+                // hyper is done with the connection: close it as hyper
+                // would have.
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut io).await;
+                return;
+            }
+            io.unread(&parts.read_buf);
+            drop(parts.read_buf);
+            // Parked: only the socket, until the next bytes.
+            tokio::select! {
+                ready = std::future::poll_fn(|cx| io.poll_readable(cx)) => {
+                    if ready.is_err() {
+                        return;
+                    }
+                }
+                reason = &mut watchdog => {
+                    return tracing::debug!(%peer, reason, "closing the connection");
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// The service of one hyper HTTP/1 connection: each request to the
+    /// handler, marked in flight while its response lasts. A request that
+    /// asks to close the connection (or one over the client's limit, whose
+    /// answer closes it) sets `closing`.
+    fn http1_service(
+        &self,
+        client: &Client,
+        delivery: &Delivery,
+        activity: &Arc<Activity>,
+        closing: &Arc<AtomicBool>,
+    ) -> impl hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<Guarded<ResponseBody>>,
+        Error = Infallible,
+        Future = Http1Future,
+    > + Unpin
+    + use<> {
         let (peer, over_limit) = (client.peer, client.over_limit);
         let handler = Arc::clone(&self.handler);
-        let requests = Arc::clone(&activity);
-        let service = service_fn(move |request: Request<Incoming>| {
+        let requests = Arc::clone(activity);
+        let closing = Arc::clone(closing);
+        let delivery = delivery.clone();
+        service_fn(move |request: Request<Incoming>| {
             let in_flight = requests.begin_request();
+            if over_limit || wants_close(&request) {
+                closing.store(true, Relaxed);
+            }
             let handler = Arc::clone(&handler);
             let delivery = delivery.clone();
-            async move {
+            let future: Http1Future = Box::pin(async move {
                 let response = if over_limit {
                     // One answer, then the connection closes.
                     let mut r = handler.over_limit(&request, peer);
@@ -476,29 +609,31 @@ impl Connections {
                     handler.serve(&request, peer, delivery).await
                 };
                 Ok::<_, Infallible>(response.map(|body| Guarded::new(body, in_flight)))
-            }
-        });
-        let mut connection = Box::pin(self.http1.serve_connection(TokioIo::new(io), service));
-        let watchdog = conn::watchdog(activity, self.timeouts);
-        tokio::pin!(watchdog);
-        let mut stopping = false;
-        loop {
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                    return;
-                }
-                reason = &mut watchdog => {
-                    return tracing::debug!(%peer, reason, "closing the connection");
-                }
-                _ = stop.changed(), if !stopping => {
-                    stopping = true;
-                    connection.as_mut().graceful_shutdown();
-                }
-            }
-        }
+            });
+            future
+        })
+    }
+}
+
+/// The future of one HTTP/1 response: boxed, so hyper's connection is
+/// `Unpin` and can be taken apart when it parks.
+type Http1Future =
+    Pin<Box<dyn Future<Output = Result<Response<Guarded<ResponseBody>>, Infallible>> + Send>>;
+
+/// Whether a request ends its connection: `Connection: close`, or HTTP/1.0
+/// without `keep-alive` (RFC 9112 §9.3).
+fn wants_close<B>(request: &Request<B>) -> bool {
+    let tokens = request.headers().get_all(header::CONNECTION);
+    let has = |token: &str| {
+        tokens.iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if request.version() == hyper::Version::HTTP_10 {
+        !has("keep-alive")
+    } else {
+        has("close")
     }
 }
 
