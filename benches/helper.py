@@ -188,6 +188,13 @@ def cmd_idle(args):
     raise_nofile()
     deadline = time.monotonic() + args.timeout
     request = f"GET {args.path} HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode()
+    tls = None
+    if args.proto == "tls":
+        import ssl
+
+        tls = ssl.create_default_context()
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
     before = rss_kib(args.pid)
     socks, failed = [], 0
     for start in range(0, args.conns, 100):
@@ -197,13 +204,16 @@ def cmd_idle(args):
         for _ in range(min(100, args.conns - start)):
             try:
                 s = socket.create_connection((LOOPBACK, args.port), timeout=10)
-                s.sendall(request)
+                if tls is not None:
+                    s = tls.wrap_socket(s, server_hostname="localhost")
+                s.sendall(h2c_request(args.path) if args.proto == "h2c" else request)
                 batch.append(s)
             except OSError:
                 failed += 1
         for s in batch:
             try:
-                if read_response(s) == 200:
+                ok = h2c_response(s) if args.proto == "h2c" else read_response(s) == 200
+                if ok:
                     socks.append(s)
                     continue
             except (OSError, ValueError, IndexError):
@@ -219,6 +229,47 @@ def cmd_idle(args):
     )
     for s in socks:
         s.close()
+
+
+def h2_frame(kind, flags, stream, payload):
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def h2c_request(path):
+    """The HTTP/2 preface, empty SETTINGS and one GET on stream 1 (HPACK:
+    indexed :method GET, :scheme http; :path and :authority literal)."""
+    block = b"\x82\x86" + b"\x04" + bytes([len(path)]) + path.encode()
+    block += b"\x01" + bytes([len(LOOPBACK)]) + LOOPBACK.encode()
+    return (
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+        + h2_frame(4, 0, 0, b"")
+        + h2_frame(1, 0x5, 1, block)  # END_STREAM | END_HEADERS
+    )
+
+
+def h2c_response(sock):
+    """Reads frames until stream 1 ends; acknowledges the server's SETTINGS."""
+    buf = b""
+    while True:
+        while len(buf) < 9:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ValueError("closed")
+            buf += chunk
+        length = int.from_bytes(buf[:3], "big")
+        while len(buf) < 9 + length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ValueError("closed")
+            buf += chunk
+        kind, flags, stream = buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
+        buf = buf[9 + length :]
+        if kind == 4 and not flags & 1:
+            sock.sendall(h2_frame(4, 1, 0, b""))
+        if stream == 1 and kind in (0, 1) and flags & 1:
+            return True
+        if kind == 7 or (kind == 3 and stream == 1):
+            return False
 
 
 def cmd_slow(args):
@@ -386,6 +437,8 @@ def main():
     s.add_argument("--conns", type=int, default=2000)
     s.add_argument("--settle", type=float, default=0.5, help="seconds to wait before sampling")
     s.add_argument("--timeout", type=float, default=60.0)
+    s.add_argument("--proto", choices=["http1", "h2c", "tls"], default="http1",
+                   help="HTTP/1.1, HTTP/2 without TLS, or HTTP/1.1 over TLS")
     s.set_defaults(func=cmd_idle)
 
     s = sub.add_parser("slow")

@@ -52,9 +52,6 @@ pub struct Activity {
     head_started: AtomicU64,
     /// When a write last made progress (or a request began).
     last_write: AtomicU64,
-    /// Woken when the last response in flight ends: the connection may
-    /// then be parked (`server/`).
-    ended: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -66,7 +63,6 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             last_write: AtomicU64::new(0),
-            ended: tokio::sync::Notify::new(),
         })
     }
 
@@ -79,10 +75,16 @@ impl Activity {
         self.in_flight.load(Ordering::Acquire) == 0
     }
 
-    /// Completes after a response ended with no other in flight (at once if
-    /// one ended since the last call); check [`Activity::is_idle`] then.
-    pub async fn response_ended(&self) {
-        self.ended.notified().await;
+    /// How long the connection has been idle: no response in flight and
+    /// no request head begun. `None` when it is not idle.
+    pub fn idle_for(&self) -> Option<Duration> {
+        if self.in_flight.load(Ordering::Acquire) > 0
+            || self.head_started.load(Ordering::Acquire) != NONE
+        {
+            return None;
+        }
+        let since = self.idle_since.load(Ordering::Acquire);
+        Some(Duration::from_millis(self.now().saturating_sub(since)))
     }
 
     /// A request head is complete and goes to the service. The returned guard
@@ -142,7 +144,6 @@ impl Drop for InFlight {
         if activity.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             METRICS.busy(false);
             activity.idle_since.store(activity.now(), Ordering::Release);
-            activity.ended.notify_one();
         }
     }
 }
