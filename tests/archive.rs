@@ -19,21 +19,8 @@ const ARCHIVE: &str = "/data/?archive=tar";
 /// never appear: a hidden file, symlinks out of the folder, a FIFO.
 fn fill(root: &Path) {
     let data = root.join("data");
-    std::fs::create_dir_all(data.join("nested/deeper")).expect("dirs");
-    std::fs::create_dir(data.join("empty dir")).expect("dir");
-    std::fs::write(data.join("nested/deeper/data.bin"), pattern(300_001)).expect("file");
+    common::archive_fixture(&data, 300_001);
     std::fs::write(data.join("nested/small.txt"), b"small\n").expect("file");
-    std::fs::write(data.join("été 🎉.txt"), "UTF-8 name\n").expect("file");
-    std::fs::write(data.join(format!("{}.txt", "n".repeat(146))), b"long").expect("file");
-    std::fs::write(data.join("empty"), b"").expect("file");
-    let odd = data.join("subsecond");
-    std::fs::write(&odd, b"time").expect("file");
-    std::fs::File::options()
-        .write(true)
-        .open(&odd)
-        .expect("open")
-        .set_modified(UNIX_EPOCH + Duration::new(1_700_000_000, 250_000_000))
-        .expect("mtime");
     std::fs::write(data.join(".hidden"), b"secret").expect("file");
     std::fs::write(root.join("outside.txt"), b"outside").expect("file");
     std::os::unix::fs::symlink("../outside.txt", data.join("out-link")).expect("symlink");

@@ -8,7 +8,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use rangeserve::archive::tar::{Kind, Layout, Member, Part};
 
@@ -56,20 +56,7 @@ fn members(root: &Path, at: &Path, out: &mut Vec<(Member, std::path::PathBuf)>) 
 fn gnu_tar_bsdtar_and_python_extract_the_layout_exactly() {
     let tree = tempfile::tempdir().expect("dir");
     let root = tree.path().join("folder");
-    std::fs::create_dir_all(root.join("nested/deeper")).expect("dirs");
-    std::fs::create_dir(root.join("empty dir")).expect("dir");
-    std::fs::write(root.join("nested/deeper/data.bin"), common::pattern(70_001)).expect("file");
-    std::fs::write(root.join("été 🎉.txt"), "UTF-8 name\n").expect("file");
-    std::fs::write(root.join(format!("{}.txt", "n".repeat(146))), b"long name").expect("file");
-    std::fs::write(root.join("empty"), b"").expect("file");
-    let odd = root.join("subsecond");
-    std::fs::write(&odd, b"time").expect("file");
-    std::fs::File::options()
-        .write(true)
-        .open(&odd)
-        .expect("open")
-        .set_modified(UNIX_EPOCH + Duration::new(1_700_000_000, 250_000_000))
-        .expect("mtime");
+    common::archive_fixture(&root, 70_001);
 
     let mut list = Vec::new();
     members(&root, &root, &mut list);

@@ -124,7 +124,7 @@ fn folder_events() -> WatchFlags {
 
 /// The same for the root, reached through `/proc/self/fd/N`: a symlink to
 /// it that must be followed.
-fn root_events() -> WatchFlags {
+pub(super) fn root_events() -> WatchFlags {
     folder_events() - WatchFlags::DONT_FOLLOW
 }
 

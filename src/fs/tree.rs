@@ -415,16 +415,9 @@ impl Watcher {
             return Err(io::Error::other("too many watches"));
         }
         let path = format!("/proc/self/fd/{}", dir.as_raw_fd());
-        let events = WatchFlags::MODIFY
-            | WatchFlags::ATTRIB
-            | WatchFlags::CLOSE_WRITE
-            | WatchFlags::CREATE
-            | WatchFlags::DELETE
-            | WatchFlags::DELETE_SELF
-            | WatchFlags::MOVED_FROM
-            | WatchFlags::MOVED_TO
-            | WatchFlags::MOVE_SELF
-            | WatchFlags::ONLYDIR;
+        // The open-file cache's folder events (through the handle's
+        // /proc link), and those of file contents.
+        let events = super::filecache::root_events() | WatchFlags::MODIFY | WatchFlags::CLOSE_WRITE;
         inotify::add_watch(&self.inotify, path, events)?;
         self.watches.fetch_add(1, Ordering::Relaxed);
         Ok(())

@@ -572,3 +572,23 @@ pub fn extract(tool: &str, archive: &Path, out: &Path) -> std::process::Output {
     }
     command.output().expect("run the reader")
 }
+
+/// A tree for archive tests under `root` (created): nested folders with a
+/// `data_len`-byte file, an empty folder, a UTF-8 name, a 150-byte name, an
+/// empty file, and a file with a sub-second modification time.
+pub fn archive_fixture(root: &Path, data_len: usize) {
+    std::fs::create_dir_all(root.join("nested/deeper")).expect("dirs");
+    std::fs::create_dir(root.join("empty dir")).expect("dir");
+    std::fs::write(root.join("nested/deeper/data.bin"), pattern(data_len)).expect("file");
+    std::fs::write(root.join("été 🎉.txt"), "UTF-8 name\n").expect("file");
+    std::fs::write(root.join(format!("{}.txt", "n".repeat(146))), b"long name").expect("file");
+    std::fs::write(root.join("empty"), b"").expect("file");
+    let odd = root.join("subsecond");
+    std::fs::write(&odd, b"time").expect("file");
+    std::fs::File::options()
+        .write(true)
+        .open(&odd)
+        .expect("open")
+        .set_modified(std::time::UNIX_EPOCH + Duration::new(1_700_000_000, 250_000_000))
+        .expect("mtime");
+}
