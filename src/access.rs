@@ -85,7 +85,8 @@ struct Combined {
 pub struct AccessLog {
     peer: SocketAddr,
     method: Method,
-    path: String,
+    /// The request's URI: a shared reference to hyper's bytes, not a copy.
+    uri: hyper::Uri,
     range: Option<String>,
     start: Instant,
     /// The status sent.
@@ -109,7 +110,7 @@ impl AccessLog {
         AccessLog {
             peer,
             method: request.method().clone(),
-            path: request.uri().path().to_owned(),
+            uri: request.uri().clone(),
             range,
             start: Instant::now(),
             status: 0,
@@ -135,7 +136,7 @@ impl AccessLog {
     /// Records that the body failed: the connection will be cut. A file that
     /// changed under a download is worth a warning; it is not a server fault.
     pub fn failed(&mut self, err: &io::Error) {
-        tracing::warn!(path = %self.path, error = %err, "cutting the response");
+        tracing::warn!(path = %self.uri.path(), error = %err, "cutting the response");
         self.error = Some(err.to_string());
     }
 }
@@ -144,7 +145,7 @@ impl AccessLog {
     /// Records that the connection gave up on the response (a stalled stream
     /// reset, for example): the client's doing, so not worth a warning.
     pub fn abandoned(&mut self, reason: &str) {
-        tracing::debug!(path = %self.path, reason, "abandoning the response");
+        tracing::debug!(path = %self.uri.path(), reason, "abandoning the response");
         self.error = Some(reason.to_owned());
     }
 }
@@ -173,7 +174,7 @@ impl Drop for AccessLog {
             target: "rangeserve::access",
             peer = %self.peer,
             method = %self.method,
-            path = %self.path,
+            path = %self.uri.path(),
             status = self.status,
             user = self.user.as_deref().unwrap_or("-"),
             range = self.range.as_deref().unwrap_or("-"),

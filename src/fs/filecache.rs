@@ -59,7 +59,7 @@ pub const SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
 pub struct Cached {
     pub file: Arc<File>,
     /// Relative to the root (for the media type): `sub/index.html` for `/sub/`.
-    pub path: PathBuf,
+    pub path: Arc<Path>,
 }
 
 /// What the cache knows of a request path.
@@ -263,7 +263,7 @@ impl OpenFiles {
             Ok((file, meta)) if meta.is_file() && is_local(&file) => {
                 let cached = Cached {
                     file: Arc::new(file),
-                    path: path.to_owned(),
+                    path: Arc::from(path),
                 };
                 self.insert(ticket, key.clone(), cached);
             }
@@ -379,7 +379,7 @@ mod tests {
         let file = File::open(fx.dir.path().join(name)).expect("open");
         let cached = Cached {
             file: Arc::new(file),
-            path: PathBuf::from(name),
+            path: Arc::from(Path::new(name)),
         };
         fx.files.insert(ticket, key(name), cached);
     }
@@ -408,7 +408,7 @@ mod tests {
         std::fs::rename(fx.dir.path().join("a"), fx.dir.path().join("moved")).expect("rename");
         let cached = Cached {
             file: Arc::new(file),
-            path: PathBuf::from("a"),
+            path: Arc::from(Path::new("a")),
         };
         fx.files.insert(ticket, key("a"), cached);
         assert!(matches!(fx.files.get(&key("a")), Lookup::Miss));

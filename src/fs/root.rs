@@ -31,7 +31,8 @@ pub enum Target {
     File {
         file: Arc<File>,
         meta: Metadata,
-        path: PathBuf,
+        /// Shared with the open-file cache: no copy per request.
+        path: Arc<Path>,
     },
     /// A folder asked for without its trailing slash: redirect to it.
     AddSlash,
@@ -129,7 +130,7 @@ impl Root {
         Ok(Target::File {
             file: Arc::new(file),
             meta,
-            path,
+            path: path.into(),
         })
     }
 

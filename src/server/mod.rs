@@ -549,15 +549,26 @@ impl Connections {
                         connection.as_mut().graceful_shutdown();
                     }
                     () = &mut linger, if parks && !parking && !stopping => {
-                        match activity.idle_for() {
-                            Some(idle) if idle >= PARK_AFTER && !closing.load(Relaxed) => {
+                        // A connection that is to close is never parked.
+                        let idle = activity.idle_for().filter(|_| !closing.load(Relaxed));
+                        match idle {
+                            Some(idle) if idle >= PARK_AFTER => {
                                 parking = true;
                                 connection.as_mut().graceful_shutdown();
                             }
-                            idle => {
-                                let wait = PARK_AFTER - idle.unwrap_or_default().min(PARK_AFTER);
-                                let wait = wait.max(Duration::from_millis(1));
+                            // Idle, not long enough yet: look again when it
+                            // would be.
+                            Some(idle) => {
+                                let wait = (PARK_AFTER - idle.min(PARK_AFTER))
+                                    .max(Duration::from_millis(1));
                                 linger.as_mut().reset(tokio::time::Instant::now() + wait);
+                            }
+                            // Busy (a response in flight, a head arriving) or
+                            // closing: look again much later, so a stalled
+                            // download does not wake its task a hundred times
+                            // a second.
+                            None => {
+                                linger.as_mut().reset(tokio::time::Instant::now() + BUSY_RECHECK);
                             }
                         }
                     }
@@ -637,6 +648,9 @@ impl Connections {
         })
     }
 }
+
+/// How often a busy connection looks again whether it has become idle.
+const BUSY_RECHECK: Duration = Duration::from_millis(250);
 
 /// A connection's serving, boxed.
 type Served<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
