@@ -165,8 +165,8 @@ fn etag(members: &[Member]) -> String {
 /// was read, so a change during the walk is an event the next lookup sees.
 /// Concurrent requests for one folder wait for one walk. The archives kept
 /// hold at most [`BUDGET`] members in all (a few hundred bytes each: names,
-/// numbers, offsets; header blocks are made again when sent); beyond it
-/// the others are forgotten.
+/// numbers, offsets; header blocks are made again when sent), and at most
+/// [`MAX_KEPT`] folders open; beyond either the others are forgotten.
 #[derive(Debug)]
 pub struct Archives {
     hidden: bool,
@@ -178,6 +178,10 @@ type Key = (u64, u64, Vec<u8>);
 
 /// The most members the kept archives hold together (about 60 MB).
 pub const BUDGET: usize = 200_000;
+
+/// The most archives kept: each holds its folder open (a descriptor), and
+/// every listing page walks its folder for the archive's size.
+pub const MAX_KEPT: usize = 1024;
 
 #[derive(Debug)]
 struct State {
@@ -264,7 +268,7 @@ impl Archives {
                         && !archive.counted.swap(true, Relaxed)
                 }) {
                     state.members += archive.members();
-                    if state.members > BUDGET {
+                    if state.members > BUDGET || state.entries.len() > MAX_KEPT {
                         // Over the budget: keep only this one.
                         state.entries.clear();
                         state.entries.insert(key, cell);
@@ -361,6 +365,20 @@ mod tests {
         assert_eq!(first.etag, archive_of(&tmp.path().join("b")).etag, "a copy");
         std::fs::write(a.join("g"), b"").expect("add");
         assert_ne!(first.etag, archive_of(&a).etag, "a file added");
+    }
+
+    #[tokio::test]
+    async fn at_most_max_kept_folders_are_kept_open() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let archives = Archives::new(false, Limits::default());
+        for i in 0..MAX_KEPT + 8 {
+            let dir = tmp.path().join(format!("d{i}"));
+            std::fs::create_dir(&dir).expect("mkdir");
+            let open = File::open(&dir).expect("open");
+            archives.get(open, b"d").await.expect("archive");
+            let kept = archives.state.lock().expect("lock").entries.len();
+            assert!(kept <= MAX_KEPT + 1, "{kept} kept");
+        }
     }
 
     #[tokio::test]
