@@ -14,7 +14,8 @@
 //!    cache) and `fstat`ed through its handle (`fs/root.rs`; metadata only,
 //!    on the runtime thread); with `--precompressed`, a sidecar (`file.br`,
 //!    `.zst`, `.gz`) the client accepts (`http/negotiate.rs`) then replaces
-//!    it as what is sent; a folder is listed (`listing/`); the digest of
+//!    it as what is sent; a folder is listed (`listing/`), or with
+//!    `?archive=tar` served as a tar of its tree (`archive/`); the digest of
 //!    what is sent, if asked for and known (`http/digest.rs`,
 //!    `fs/digests.rs`; unknown ones are hashed in the background);
 //! 4. preconditions: ETag and Last-Modified from that metadata, then the

@@ -6,14 +6,17 @@
 //!    h2 (`server/http2`, every body paced by flow control, oversized header
 //!    blocks held at `server/gate`), over the byte layers of `net/` (`conn`
 //!    bounds its timeouts, `coalesce` batches HTTP/2 writes, `zerocopy`
-//!    sends file slices with sendfile, `tls` encrypts);
+//!    sends file slices with sendfile, `tls` encrypts); an idle HTTP/1
+//!    keep-alive connection is parked between requests (hyper's connection
+//!    ended, the socket kept, `net/conn::Park`);
 //! 2. `handler`: gate the method (GET, HEAD; OPTIONS answered; others 405);
 //! 3. `fs/`: decode the path (`path`); `guard/` decides who may have it
 //!    (password, public path, signed link) before anything is opened; then
 //!    open the file inside the root (`root`, or take it from `filecache`,
 //!    which forgets it on any change), reading its metadata from the open
 //!    handle; a folder's entries come from `entries` and are rendered by
-//!    `listing/`;
+//!    `listing/`; `?archive=tar` on a folder walks its tree (`fs/tree`) into
+//!    the layout of a tar (`archive/`), served like a file from here on;
 //! 4. `http/conditional`: compute the validators (ETag, Last-Modified) and
 //!    evaluate the preconditions;
 //! 5. `http/range`: decide 200, 206 or 416 from the `Range` header
@@ -38,10 +41,13 @@
 //!                    multipart, cors, fields (header-field syntax),
 //!                    h2_blocks (HTTP/2 header block sizes), forwarded
 //!                    (the client behind a trusted proxy)
-//! fs/                files: path, root, filecache, entries, snapshot
+//! fs/                files: path, root, filecache, entries, snapshot,
+//!                    digests, walk, tree
 //! net/               connections and bytes: conn, preface, coalesce,
 //!                    zerocopy, tls
 //! listing/           folder pages: sorting, html, json, calendar
+//! archive/           folders as tar archives: the pure layout (tar) and
+//!                    the walks kept per folder version
 //! ```
 //!
 //! - `http/` is pure: it imports nothing from `fs/`, `net/` or `listing/`,
