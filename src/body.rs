@@ -191,21 +191,6 @@ pub enum Source {
 /// chunk ([`FileBody::gather`]).
 const GATHER: u64 = 64 * 1024;
 
-/// Zero bytes for tar padding and end blocks (never longer than this).
-static ZEROS: [u8; 1024] = [0; 1024];
-
-/// What the next bytes of a segment are.
-enum Next {
-    /// Bytes at hand (archive headers and padding), or why there are none.
-    Literal(io::Result<Bytes>),
-    /// At most `len` bytes of `file` from `offset`.
-    Slice {
-        file: Arc<Pinned>,
-        offset: u64,
-        len: u64,
-    },
-}
-
 /// Streams segments of an open file or of an archive.
 #[derive(Debug)]
 pub struct FileBody {
@@ -264,15 +249,9 @@ impl FileBody {
             if let Some(gathered) = self.gather(max) {
                 return Poll::Ready(Some(gathered));
             }
-            let (file, at, available) = match self.next(offset, len, max) {
-                Next::Literal(Ok(bytes)) => {
-                    let n = bytes.len() as u64;
-                    self.advance(n);
-                    self.remaining -= n;
-                    return Poll::Ready(Some(Ok(bytes)));
-                }
-                Next::Literal(Err(e)) => return Poll::Ready(Some(Err(e))),
-                Next::Slice { file, offset, len } => (file, offset, len),
+            let (file, at, available) = match self.slice(offset, len) {
+                Ok(slice) => slice,
+                Err(e) => return Poll::Ready(Some(Err(e))),
             };
             if let Some(queue) = &self.delivery.queue {
                 let n = available.min(zerocopy::FRAME as u64).min(max);
@@ -297,34 +276,21 @@ impl FileBody {
         }
     }
 
-    /// What the next bytes of the `len` bytes at `offset` of the source
-    /// are: a slice of the file, or for an archive, header bytes or a
-    /// slice of a member (opened now if the body just reached it).
-    fn next(&mut self, offset: u64, len: u64, max: u64) -> Next {
+    /// The file, offset and length the next bytes of the `len` bytes at
+    /// `offset` of the source come from: the file itself, or for an
+    /// archive, a member (opened now if the body just reached it). Header
+    /// bytes and padding never get here: [`FileBody::gather`] takes them.
+    fn slice(&mut self, offset: u64, len: u64) -> io::Result<(Arc<Pinned>, u64, u64)> {
         let archive = match &self.source {
-            Source::File(file) => {
-                return Next::Slice {
-                    file: Arc::clone(file),
-                    offset,
-                    len,
-                };
-            }
+            Source::File(file) => return Ok((Arc::clone(file), offset, len)),
             Source::Archive(archive) => Arc::clone(archive),
         };
-        let max = usize::try_from(max).unwrap_or(usize::MAX);
         match archive.part(offset..offset + len) {
-            None => Next::Literal(Err(io::Error::other("a range past the archive's end"))),
-            Some(Part::Bytes(bytes)) => {
-                Next::Literal(Ok(Bytes::copy_from_slice(&bytes[..bytes.len().min(max)])))
+            Some(Part::Data { index, offset, len }) => {
+                Ok((self.member_file(&archive, index)?, offset, len))
             }
-            Some(Part::Zeros(n)) => {
-                let n = usize::try_from(n).unwrap_or(usize::MAX).min(max);
-                Next::Literal(Ok(Bytes::from_static(&ZEROS[..n.min(ZEROS.len())])))
-            }
-            Some(Part::Data { index, offset, len }) => match self.member_file(&archive, index) {
-                Ok(file) => Next::Slice { file, offset, len },
-                Err(e) => Next::Literal(Err(e)),
-            },
+            None => Err(io::Error::other("a range past the archive's end")),
+            Some(_) => Err(io::Error::other("archive header bytes not gathered")),
         }
     }
 

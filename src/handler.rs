@@ -545,7 +545,7 @@ impl Handler {
         // The folder's own archive: its size on the HTML page (the walk is
         // cached, so the download that follows does not walk again).
         let download = match &self.archives {
-            Some(_) if json => Some(Download::Ready(0)),
+            Some(_) if json => Some(Download::Offered),
             Some(archives) => Some(match dir.try_clone() {
                 Ok(handle) => {
                     let name = path.last().unwrap_or(archive::ROOT_NAME);

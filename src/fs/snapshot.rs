@@ -47,8 +47,7 @@ impl Snapshot {
         if self.holds(file)? {
             Ok(())
         } else {
-            CUTS.fetch_add(1, Ordering::Relaxed);
-            Err(io::Error::other("the file changed while being sent"))
+            Err(Snapshot::changed())
         }
     }
 
@@ -59,8 +58,8 @@ impl Snapshot {
         Ok(Snapshot::of(&file.metadata()?) == *self)
     }
 
-    /// The error for a file found changed when opened again (an archive's
-    /// member), counted as a cut.
+    /// The error for a file found changed (after a read, or when an
+    /// archive's member is opened again), counted as a cut.
     pub fn changed() -> io::Error {
         CUTS.fetch_add(1, Ordering::Relaxed);
         io::Error::other("the file changed while being sent")

@@ -172,6 +172,14 @@ pub fn render_html(
     out.push_str("</tbody>\n</table>\n");
     match download {
         None => {}
+        Some(Download::Offered) => {
+            let mut target = String::new();
+            push_html(&mut target, &archive_href("", link));
+            let _ = writeln!(
+                out,
+                "<p class=\"download\"><a href=\"{target}\" download>Download this folder</a> (tar, resumable)</p>"
+            );
+        }
         Some(Download::Ready(size)) => {
             let mut target = String::new();
             push_html(&mut target, &archive_href("", link));

@@ -176,6 +176,9 @@ fn display_name(entry: &Entry) -> Cow<'_, str> {
 /// The folder's own archive (`?archive=tar`), as a listing offers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Download {
+    /// Served; its size not computed (a JSON listing carries only links,
+    /// so its folder is not walked).
+    Offered,
     /// Served, this many bytes long.
     Ready(u64),
     /// Not served, for this reason (over the limits, unreadable files).
