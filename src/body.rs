@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use crate::access::AccessLog;
 use crate::archive::Archive;
 use crate::archive::tar::Part;
-use crate::fs::snapshot::{Pinned, Snapshot};
+use crate::fs::snapshot::{Pinned, Version};
 use crate::guard::clients::Admission;
 use crate::guard::rate::Bucket;
 use crate::http::multipart::Segment;
@@ -447,7 +447,8 @@ impl From<String> for Content {
 
 impl Content {
     /// The body of a file response: `segments` of `file`, which the headers
-    /// described as `snapshot`.
+    /// described as `version`; a read that finds the file changed marks the
+    /// version stale.
     ///
     /// 1. A single slice no larger than the delivery's small-body limit, all
     ///    in the page cache, is read now: it leaves with the headers in one
@@ -458,11 +459,15 @@ impl Content {
     ///    delivery allows, else in chunks read on the blocking pool.
     pub fn file(
         file: Arc<File>,
-        snapshot: Snapshot,
+        version: &Version,
         segments: Vec<Segment>,
         delivery: &Delivery,
     ) -> Content {
-        let source = Arc::new(Pinned::new(file, snapshot));
+        let source = Arc::new(Pinned {
+            file,
+            snapshot: version.snapshot,
+            on_change: Some(Arc::clone(&version.stale)),
+        });
         if let [Segment::File { offset, len }] = segments.as_slice() {
             if *len <= delivery.small() {
                 if let Some(bytes) = read_cached(&source, *offset, *len) {
@@ -585,7 +590,7 @@ mod tests {
     use std::io::Write;
 
     fn pinned(file: File) -> Pinned {
-        let snapshot = Snapshot::of(&file.metadata().unwrap());
+        let snapshot = crate::fs::snapshot::Snapshot::of(&file.metadata().unwrap());
         Pinned::new(Arc::new(file), snapshot)
     }
 

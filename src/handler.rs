@@ -44,7 +44,7 @@ use crate::fs::digests::{self, Digests, Sums};
 use crate::fs::entries::Entry;
 use crate::fs::path::{self, RequestPath};
 use crate::fs::root::{Root, Target};
-use crate::fs::snapshot::Snapshot;
+use crate::fs::snapshot::Version;
 use crate::guard::clients::Clients;
 use crate::guard::{self, Guard, Verdict};
 use crate::http::basic;
@@ -316,8 +316,15 @@ impl Handler {
         }
 
         let target = self.root.open_target(&path).map(|target| (target, path));
-        let (file, meta, path) = match target {
-            Ok((Target::File { file, meta, path }, _)) => (file, meta, path),
+        let (file, version, path) = match target {
+            Ok((
+                Target::File {
+                    file,
+                    version,
+                    path,
+                },
+                _,
+            )) => (file, version, path),
             Ok((Target::Directory { dir }, path)) => {
                 return self
                     .list_directory(request, dir, path, head, link.as_deref())
@@ -351,25 +358,49 @@ impl Handler {
             digest: None,
             disposition: None,
         };
-        let (file, meta) = match self.sidecar(request, &path) {
+        let (file, version) = match self.sidecar(request, &path) {
             Some((coding, sidecar, sidecar_meta)) => {
                 representation.coding = Some(coding);
-                (Arc::new(sidecar), sidecar_meta)
+                (Arc::new(sidecar), Arc::new(Version::of(&sidecar_meta)))
             }
-            None => (file, meta),
+            None => (file, version),
         };
         // 3c. The digest of what is sent (a sidecar's own), when asked for
         // or with --digest, if known; else it is queued for hashing.
-        representation.digest = self.repr_digest(request, &file, &meta, &path);
+        representation.digest = self.repr_digest(request, &file, version.key, &path);
 
         // 4. Validators: a sidecar has its own, with the coding in the ETag.
-        let snapshot = Snapshot::of(&meta);
-        let mut validators = Validators::new(snapshot.len, snapshot.modified, SystemTime::now());
-        if let Some(coding) = representation.coding {
-            validators = validators.for_coding(coding.token());
+        let coding = representation.coding.map(Coding::token);
+        let prepared = Prepared::of(&version, coding, SystemTime::now());
+        let origin = Origin::File(Arc::clone(&file), Arc::clone(&version));
+        let response = serve(request, origin, &prepared, head, &representation);
+        // NOTE: a body read from the file is checked against the version
+        // after the read (`fs/snapshot.rs`). A response that reads nothing
+        // (304, 412, 416, HEAD) is checked here instead, with an `fstat`:
+        // the version may come from the open-file cache, which a write
+        // through a shared mapping does not reach.
+        let reads_file = !head && matches!(response.status().as_u16(), 200 | 206);
+        if reads_file || version.snapshot.holds(&file).unwrap_or(false) {
+            return response;
         }
-        let origin = Origin::File(file, snapshot);
-        serve(request, origin, &validators, head, &representation)
+        version
+            .stale
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let version = match file.metadata() {
+            Ok(meta) => Arc::new(Version::of(&meta)),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot fstat an open file");
+                return short(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+            }
+        };
+        let prepared = Prepared::of(&version, coding, SystemTime::now());
+        serve(
+            request,
+            Origin::File(file, version),
+            &prepared,
+            head,
+            &representation,
+        )
     }
 
     /// `?archive=tar` on a folder: its tar (`archive/`), served like a file
@@ -396,6 +427,7 @@ impl Handler {
         };
         let mut validators = Validators::new(0, archive.modified, SystemTime::now());
         validators.etag.clone_from(&archive.etag);
+        let prepared = Prepared::new(validators);
         let mut file_name = name.to_vec();
         file_name.extend_from_slice(b".tar");
         let disposition = disposition::attachment(&String::from_utf8_lossy(&file_name));
@@ -411,7 +443,7 @@ impl Handler {
         serve(
             request,
             Origin::Archive(archive),
-            &validators,
+            &prepared,
             head,
             &representation,
         )
@@ -425,13 +457,12 @@ impl Handler {
         &self,
         request: &Request<B>,
         file: &Arc<File>,
-        meta: &Metadata,
+        key: digests::Key,
         path: &Path,
     ) -> Option<HeaderValue> {
         let want = request.headers().get_all(WANT_REPR_DIGEST);
         let asked = digest::wanted(want.iter().map(HeaderValue::as_bytes));
         let algorithm = asked.or(self.options.digest.then_some(Algorithm::Sha256))?;
-        let key = digests::Key::of(meta);
         let sha512 = algorithm == Algorithm::Sha512;
         let sums = self.digests.get(&key);
         let bytes: &[u8] = match (&sums, algorithm) {
@@ -677,8 +708,8 @@ struct Representation<'a> {
 /// What a response's body is taken from.
 #[derive(Debug)]
 enum Origin {
-    /// An open file, as its headers describe it.
-    File(Arc<File>, Snapshot),
+    /// An open file, and the version its headers describe.
+    File(Arc<File>, Arc<Version>),
     /// A folder's archive.
     Archive(Arc<Archive>),
 }
@@ -686,7 +717,7 @@ enum Origin {
 impl Origin {
     fn len(&self) -> u64 {
         match self {
-            Origin::File(_, snapshot) => snapshot.len,
+            Origin::File(_, version) => version.snapshot.len,
             Origin::Archive(archive) => archive.len(),
         }
     }
@@ -698,22 +729,22 @@ impl Origin {
 fn serve<B>(
     request: &Request<B>,
     origin: Origin,
-    validators: &Validators,
+    prepared: &Prepared,
     head: bool,
     representation: &Representation<'_>,
 ) -> Response<Content> {
     // 4. Preconditions.
     let length = origin.len();
-    let validators = validators.clone();
+    let validators = &prepared.validators;
     let fields = ConditionalFields::from_headers(request.headers());
     let range = request.headers().get(header::RANGE);
-    let outcome = conditional::evaluate(&fields.conditions(), &validators, range.is_some());
+    let outcome = conditional::evaluate(&fields.conditions(), validators, range.is_some());
 
     let mut response = match outcome {
         Outcome::NotModified => {
             let mut builder = response(StatusCode::NOT_MODIFIED);
             let headers = builder.headers_mut().expect("a fresh builder has headers");
-            cache_headers(headers, &validators, representation.cache_control);
+            cache_headers(headers, prepared, representation.cache_control);
             if let Some(digest) = &representation.digest {
                 headers.insert(REPR_DIGEST, digest.clone());
             }
@@ -749,7 +780,7 @@ fn serve<B>(
                 other => other,
             };
             // 6. Headers and body.
-            file_response(decision, origin, head, &validators, representation)
+            file_response(decision, origin, head, prepared, representation)
         }
     };
     if representation.vary {
@@ -765,7 +796,7 @@ fn file_response(
     decision: RangeDecision,
     origin: Origin,
     head: bool,
-    validators: &Validators,
+    prepared: &Prepared,
     representation: &Representation<'_>,
 ) -> Response<Content> {
     let length = origin.len();
@@ -784,7 +815,7 @@ fn file_response(
     };
     let mut builder = response(StatusCode::OK);
     let headers = builder.headers_mut().expect("a fresh builder has headers");
-    cache_headers(headers, validators, representation.cache_control);
+    cache_headers(headers, prepared, representation.cache_control);
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(digest) = &representation.digest {
         // NOTE: on a 206 too: the digest of the whole representation, which
@@ -801,6 +832,7 @@ fn file_response(
         headers.insert(header::CONTENT_DISPOSITION, disposition.clone());
     }
     let content_type = representation.content_type.clone();
+    let full = ranges.is_none();
     let segments = match ranges {
         Some(ranges) => {
             builder = builder.status(StatusCode::PARTIAL_CONTENT);
@@ -825,31 +857,85 @@ fn file_response(
             vec![Segment::whole(length)]
         }
     };
-    let body_length: u64 = segments.iter().map(Segment::len).sum();
+    let body_length = match &prepared.length {
+        Some(whole) if full => whole.clone(),
+        _ => HeaderValue::from(segments.iter().map(Segment::len).sum::<u64>()),
+    };
     builder = builder.header(header::CONTENT_LENGTH, body_length);
     let delivery = &representation.delivery;
     let content = match origin {
         _ if head => Content::Empty,
-        Origin::File(file, snapshot) => Content::file(file, snapshot, segments, delivery),
+        Origin::File(file, version) => Content::file(file, &version, segments, delivery),
         Origin::Archive(archive) => Content::archive(archive, segments, delivery),
     };
     builder.body(content).expect("file headers are valid")
 }
 
+/// The validators of what is sent and their header values: made once per
+/// file version and kept with it (`fs/snapshot.rs`), so a request for an
+/// unchanged file formats no ETag, date or length.
+#[derive(Debug)]
+struct Prepared {
+    validators: Validators,
+    etag: Option<HeaderValue>,
+    last_modified: Option<HeaderValue>,
+    /// Content-Length of the whole file (a 200), when known.
+    length: Option<HeaderValue>,
+}
+
+impl Prepared {
+    fn new(validators: Validators) -> Self {
+        let etag = HeaderValue::from_str(&validators.etag).ok();
+        let last_modified = validators
+            .last_modified
+            .and_then(|m| HeaderValue::try_from(httpdate::fmt_http_date(m)).ok());
+        Prepared {
+            validators,
+            etag,
+            last_modified,
+            length: None,
+        }
+    }
+
+    /// What `version` (encoded as `coding`, for a sidecar) is sent with, as
+    /// seen at `now`: kept with the version when it can be reused, that is
+    /// for the file itself (a sidecar's version is its own, made anew) once
+    /// its modification time is not in the future (Last-Modified is
+    /// clamped to the time of the response, RFC 9110 §8.8.2.1).
+    fn of(version: &Version, coding: Option<&str>, now: SystemTime) -> Arc<Prepared> {
+        let snapshot = version.snapshot;
+        let make = || {
+            let mut validators = Validators::new(snapshot.len, snapshot.modified, now);
+            if let Some(coding) = coding {
+                validators = validators.for_coding(coding);
+            }
+            let mut prepared = Prepared::new(validators);
+            prepared.length = Some(HeaderValue::from(snapshot.len));
+            Arc::new(prepared)
+        };
+        let reusable = coding.is_none() && snapshot.modified.is_none_or(|m| m <= now);
+        if !reusable {
+            return make();
+        }
+        let kept = version.derived.get_or_init(|| Box::new(make()));
+        match kept.downcast_ref::<Arc<Prepared>>() {
+            Some(prepared) => Arc::clone(prepared),
+            None => make(),
+        }
+    }
+}
+
 /// ETag, Last-Modified and the configured Cache-Control: on every file
 /// response, 304 included (RFC 9110 §15.4.5).
-fn cache_headers(headers: &mut HeaderMap, v: &Validators, cache_control: Option<&HeaderValue>) {
+fn cache_headers(headers: &mut HeaderMap, p: &Prepared, cache_control: Option<&HeaderValue>) {
     if let Some(value) = cache_control {
         headers.insert(header::CACHE_CONTROL, value.clone());
     }
-    if let Ok(etag) = HeaderValue::from_str(&v.etag) {
-        headers.insert(header::ETAG, etag);
+    if let Some(etag) = &p.etag {
+        headers.insert(header::ETAG, etag.clone());
     }
-    if let Some(modified) = v.last_modified {
-        let date = httpdate::fmt_http_date(modified);
-        if let Ok(date) = HeaderValue::from_str(&date) {
-            headers.insert(header::LAST_MODIFIED, date);
-        }
+    if let Some(date) = &p.last_modified {
+        headers.insert(header::LAST_MODIFIED, date.clone());
     }
 }
 

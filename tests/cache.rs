@@ -159,3 +159,114 @@ fn a_deleted_file_is_closed_without_waiting_for_a_request() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+// The version of a cached file (its length and modification time, and the
+// validators made from them) is kept until the file's own watch reports a
+// change: these change the file without touching its folder.
+
+#[test]
+fn a_file_appended_to_in_place_gets_new_validators_every_time() {
+    let server = Server::start(&[]);
+    let path = server.write("log.txt", b"0");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open for append");
+    let mut etags = std::collections::HashSet::new();
+    for i in 1..=100 {
+        let r = server.get("/log.txt", &[]);
+        assert_eq!(r.content_length(), Some(i), "request {i}");
+        assert_eq!(r.body.len(), usize::try_from(i).expect("small"));
+        assert!(etags.insert(r.header("etag").expect("etag").to_owned()));
+        std::io::Write::write_all(&mut file, b"1").expect("append");
+    }
+}
+
+#[test]
+fn a_write_through_a_hard_link_outside_the_folder_is_seen_at_once() {
+    let server = Server::start(&[]);
+    let path = server.write("data.bin", b"old bytes");
+    let elsewhere = tempfile::tempdir_in(server.path().parent().expect("parent")).expect("dir");
+    let link = elsewhere.path().join("link");
+    std::fs::hard_link(&path, &link).expect("hard link");
+    let first = server.get("/data.bin", &[]);
+    assert_eq!(first.body, b"old bytes");
+    std::fs::write(&link, b"new bytes, longer").expect("write through the link");
+    let second = server.get("/data.bin", &[]);
+    assert_eq!(second.body, b"new bytes, longer");
+    assert_ne!(first.header("etag"), second.header("etag"));
+}
+
+#[test]
+fn a_touched_file_gets_a_new_last_modified_at_once() {
+    let server = Server::start(&[]);
+    let path = server.write("t.txt", b"same bytes");
+    let first = server.get("/t.txt", &[]);
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .expect("open");
+    let earlier = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    file.set_modified(earlier).expect("set mtime");
+    let second = server.get("/t.txt", &[]);
+    assert_ne!(
+        first.header("last-modified"),
+        second.header("last-modified")
+    );
+    assert_eq!(
+        second.header("last-modified"),
+        Some("Sun, 09 Sep 2001 01:46:40 GMT")
+    );
+}
+
+/// A write through a shared memory mapping sends no inotify event; the
+/// kernel records it in the modification time at the first write to each
+/// clean page. A conditional request that reads no bytes must still see it.
+#[test]
+fn a_write_through_a_shared_mapping_is_seen_by_a_conditional_request() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    assert!(
+        common::have_tool("python3"),
+        "python3 is needed to write through a mapping"
+    );
+    let server = Server::start(&[]);
+    let path = server.write("mapped.bin", b"0123456789");
+    let first = server.get("/mapped.bin", &[]);
+    let etag = first.header("etag").expect("etag").to_owned();
+    // Later than the cached version's time, at any timestamp granularity.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    // The mapping's file stays open until stdin closes: no IN_CLOSE_WRITE.
+    let script = "import mmap, os, sys\n\
+                  fd = os.open(sys.argv[1], os.O_RDWR)\n\
+                  os.fsync(fd)\n\
+                  m = mmap.mmap(fd, 0)\n\
+                  m[0:5] = b'XXXXX'\n\
+                  print('written', flush=True)\n\
+                  sys.stdin.read()\n";
+    let mut writer = Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    let stdout = writer.stdout.take().expect("stdout");
+    BufReader::new(stdout).read_line(&mut line).expect("read");
+    assert_eq!(line.trim(), "written");
+
+    let if_none_match = format!("If-None-Match: {etag}");
+    let revalidated = server.get("/mapped.bin", &[&if_none_match]);
+    let head = server.request("HEAD", "/mapped.bin", &[]);
+    let again = server.get("/mapped.bin", &[]);
+    drop(writer.stdin.take());
+    let _ = writer.wait();
+
+    assert_eq!(revalidated.status, 200, "the old ETag no longer matches");
+    assert_eq!(revalidated.body, b"XXXXX56789");
+    assert_ne!(revalidated.header("etag"), Some(etag.as_str()));
+    assert_eq!(head.header("etag"), revalidated.header("etag"));
+    assert_eq!(again.body, b"XXXXX56789");
+    assert_eq!(again.header("etag"), revalidated.header("etag"));
+}

@@ -4,10 +4,21 @@
 //! Opening a file by path is the costliest system call of a small-file
 //! request (a path walk, a new file description, and a `close` later). This
 //! cache maps a request path to a file already open, so a repeated request
-//! skips both. It remembers only *which file a path names*; everything else is
-//! read fresh on every request: the metadata with an `fstat` of the handle
-//! (so validators are never stale, whatever writes the file), the bytes with
-//! positioned reads.
+//! skips both. It remembers *which file a path names* and the file's
+//! [`Version`] (its metadata, as one `fstat` saw it, and the header values
+//! made from it); the bytes are read fresh on every request, with positioned
+//! reads, and each read is checked against the version with an `fstat`
+//! (`snapshot.rs`).
+//!
+//! A version is kept until the file itself reports a change: each cached
+//! file has an inotify watch of its own (on the inode, so writes through any
+//! hard link are seen) for `IN_MODIFY` (write, truncate, fallocate, copy or
+//! splice into it), `IN_ATTRIB` (times, permissions, links) and
+//! `IN_CLOSE_WRITE`. Such an event drops that file's version only; the next
+//! request `fstat`s it again. A write through a shared memory mapping sends
+//! no event: the check after each read sees its new modification time, cuts
+//! that response, and marks the version stale, so the next request `fstat`s
+//! again.
 //!
 //! What a path names changes only when a folder on the way changes: a
 //! rename, a delete, a create, or new permissions. Every folder from the root
@@ -41,6 +52,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -48,6 +60,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 
 use super::path::RequestPath;
+use super::snapshot::Version;
 
 /// How often [`OpenFiles::sweep`] should run. Correctness never depends on
 /// it (every request drains the events first); it bounds how long a deleted
@@ -60,12 +73,32 @@ pub struct Cached {
     pub file: Arc<File>,
     /// Relative to the root (for the media type): `sub/index.html` for `/sub/`.
     pub path: Arc<Path>,
+    /// The watch on the file itself.
+    wd: i32,
+}
+
+/// What the cache knows of a cached file's version.
+#[derive(Debug)]
+pub enum Known {
+    /// Unchanged since it was read: no `fstat` needed.
+    Version(Arc<Version>),
+    /// Changed, or never read: `fstat` it and hand the result to
+    /// [`OpenFiles::keep_version`] with this stamp.
+    Unknown(Stamp),
+}
+
+/// A point in the cache's history, for [`OpenFiles::keep_version`]: a
+/// version read after it is kept only if no event arrived since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    generation: u64,
+    file_events: u64,
 }
 
 /// What the cache knows of a request path.
 #[derive(Debug)]
 pub enum Lookup {
-    Hit(Cached),
+    Hit(Cached, Known),
     /// Not cached yet: worth trying to remember after opening it.
     Miss,
     /// Seen before and not cacheable (a symlink on the way, a remote file
@@ -75,8 +108,7 @@ pub enum Lookup {
 
 /// A point in the cache's history: an entry made from an open after it is
 /// kept only if nothing changed since.
-#[derive(Debug, Clone, Copy)]
-struct Ticket(u64);
+type Ticket = Stamp;
 
 /// The open-file cache of one root.
 #[derive(Debug)]
@@ -93,7 +125,13 @@ struct State {
     inotify: OwnedFd,
     /// Bumped whenever entries are forgotten.
     generation: u64,
+    /// Events on cached files' own watches, counted.
+    file_events: u64,
     entries: HashMap<RequestPath, Cached>,
+    /// The watch of every cached file (kept until the instance starts
+    /// over, so its events are never taken for a folder's), with the
+    /// version read since its last event, if any.
+    versions: HashMap<i32, Option<Arc<Version>>>,
     uncacheable: HashSet<RequestPath>,
     /// Folders (relative to the root, `""` for the root) watched since the
     /// last change; after a change they are watched again by path, since a
@@ -122,6 +160,12 @@ fn folder_events() -> WatchFlags {
         | WatchFlags::DONT_FOLLOW
 }
 
+/// Events on a cached file itself that can change its bytes or metadata.
+/// Its folders' watches report what can change which file a path names.
+fn file_events() -> WatchFlags {
+    WatchFlags::MODIFY | WatchFlags::ATTRIB | WatchFlags::CLOSE_WRITE
+}
+
 /// The same for the root, reached through `/proc/self/fd/N`: a symlink to
 /// it that must be followed.
 pub(super) fn root_events() -> WatchFlags {
@@ -143,7 +187,9 @@ impl OpenFiles {
             state: Mutex::new(State {
                 inotify,
                 generation: 0,
+                file_events: 0,
                 entries: HashMap::new(),
+                versions: HashMap::new(),
                 uncacheable: HashSet::new(),
                 watched,
                 watches: 1,
@@ -159,7 +205,12 @@ impl OpenFiles {
         let mut state = self.lock();
         state.drain();
         if let Some(cached) = state.entries.get(key) {
-            let hit = Lookup::Hit(cached.clone());
+            let version = state.versions.get(&cached.wd).and_then(Option::as_ref);
+            let known = match version {
+                Some(version) if !version.is_stale() => Known::Version(Arc::clone(version)),
+                _ => Known::Unknown(state.stamp()),
+            };
+            let hit = Lookup::Hit(cached.clone(), known);
             state.hits += 1;
             hit
         } else {
@@ -169,6 +220,20 @@ impl OpenFiles {
             } else {
                 Lookup::Miss
             }
+        }
+    }
+
+    /// Keeps `version` (read with an `fstat` after `stamp` was taken) as
+    /// the current version of the cached file `cached`, unless any event
+    /// arrived since `stamp`.
+    pub fn keep_version(&self, cached: &Cached, stamp: Stamp, version: Arc<Version>) {
+        let mut state = self.lock();
+        state.drain();
+        if state.stamp() != stamp {
+            return;
+        }
+        if let Some(slot) = state.versions.get_mut(&cached.wd) {
+            *slot = Some(version);
         }
     }
 
@@ -191,7 +256,7 @@ impl OpenFiles {
         let mut state = self.lock();
         // Changes already queued must not void the entry about to be made.
         state.drain();
-        Ticket(state.generation)
+        state.stamp()
     }
 
     /// Watches every folder from the root down to `dir` (relative to the
@@ -220,17 +285,37 @@ impl OpenFiles {
         Ok(())
     }
 
-    /// Keeps `cached` for `key`, unless anything changed since `ticket`.
-    fn insert(&self, ticket: Ticket, key: RequestPath, cached: Cached) {
+    /// Watches the open `file` itself for changes to its bytes or
+    /// metadata; returns the watch.
+    fn watch_file(&self, file: &File) -> io::Result<i32> {
+        let mut state = self.lock();
+        // The handle's /proc path: the watch is on the open file's inode,
+        // whatever its name is by now.
+        let path = format!("/proc/self/fd/{}", file.as_fd().as_raw_fd());
+        let wd = inotify::add_watch(&state.inotify, path, file_events())?;
+        if let std::collections::hash_map::Entry::Vacant(slot) = state.versions.entry(wd) {
+            slot.insert(None);
+            state.watches += 1;
+        }
+        Ok(wd)
+    }
+
+    /// Keeps `cached` for `key`, with `version` read after its watch was
+    /// added, unless anything changed since `ticket`.
+    fn insert(&self, ticket: Ticket, key: RequestPath, cached: Cached, version: Arc<Version>) {
         let mut state = self.lock();
         state.drain();
-        if state.generation != ticket.0 {
+        if state.stamp() != ticket {
             return;
         }
         if state.entries.len() >= self.capacity && state.start_over().is_err() {
             return;
         }
-        state.entries.insert(key, cached);
+        // After a start-over the file's watch is gone with the old instance.
+        if let Some(slot) = state.versions.get_mut(&cached.wd) {
+            *slot = Some(version);
+            state.entries.insert(key, cached);
+        }
     }
 
     /// Caches the file `key` names, at `path` beneath the open folder `root`,
@@ -239,7 +324,8 @@ impl OpenFiles {
     /// 2. watch every folder from the root down to the file's;
     /// 3. open it again with no symlink allowed on the way (a symlink's
     ///    target folder would not be watched);
-    /// 4. keep it only if it is a regular file on a local file system
+    /// 4. watch the open file itself, then `fstat` it: its [`Version`];
+    /// 5. keep it only if it is a regular file on a local file system
     ///    ([`is_local`]) and no change arrived since the ticket.
     ///
     /// A path that fails any step is remembered as uncacheable until the
@@ -257,15 +343,21 @@ impl OpenFiles {
         let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
         let opened = rustix::fs::openat2(root, path, flags, Mode::empty(), strict)
             .map(File::from)
-            .map_err(io::Error::from)
-            .and_then(|file| file.metadata().map(|meta| (file, meta)));
-        match opened {
-            Ok((file, meta)) if meta.is_file() && is_local(&file) => {
+            .map_err(io::Error::from);
+        let watched = opened.and_then(|file| {
+            // Watched before the fstat: a change after it is an event.
+            let wd = self.watch_file(&file)?;
+            let meta = file.metadata()?;
+            Ok((file, wd, meta))
+        });
+        match watched {
+            Ok((file, wd, meta)) if meta.is_file() && is_local(&file) => {
                 let cached = Cached {
                     file: Arc::new(file),
                     path: Arc::from(path),
+                    wd,
                 };
-                self.insert(ticket, key.clone(), cached);
+                self.insert(ticket, key.clone(), cached, Arc::new(Version::of(&meta)));
             }
             _ => self.refuse(ticket, key.clone()),
         }
@@ -274,7 +366,7 @@ impl OpenFiles {
     /// Remembers that `key` is not cacheable, until the next change.
     fn refuse(&self, ticket: Ticket, key: RequestPath) {
         let mut state = self.lock();
-        if state.generation == ticket.0 && state.uncacheable.len() < self.capacity {
+        if state.generation == ticket.generation && state.uncacheable.len() < self.capacity {
             state.uncacheable.insert(key);
         }
     }
@@ -286,25 +378,50 @@ impl OpenFiles {
 }
 
 impl State {
-    /// Reads every pending event; any event, an overflow, or a failure to
-    /// read forgets all entries.
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            generation: self.generation,
+            file_events: self.file_events,
+        }
+    }
+
+    /// Reads every pending event. An event on a cached file's own watch
+    /// drops that file's version; any other event (a folder's, an
+    /// overflow), or a failure to read, forgets all entries.
     fn drain(&mut self) {
-        // Room for one event with the longest name; left uninitialised, as
-        // this runs on every request.
-        let mut buf = [MaybeUninit::<u8>::uninit(); 512];
-        loop {
-            match rustix::io::read(&self.inotify, &mut buf) {
-                Ok(([], _)) => return,
-                Ok(_) => self.forget(),
-                Err(rustix::io::Errno::AGAIN) => return,
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read file change events; starting over");
-                    self.forget();
-                    let _ = self.start_over();
-                    return;
+        // Room for at least one event with the longest name; left
+        // uninitialised, as this runs on every request.
+        let mut buf = [MaybeUninit::<u8>::uninit(); 1024];
+        let mut reader = inotify::Reader::new(&self.inotify, &mut buf);
+        let mut forget = false;
+        let failed = loop {
+            match reader.next() {
+                Ok(event) => {
+                    let wd = event.wd();
+                    if event.events().contains(inotify::ReadFlags::IGNORED) {
+                        // A watch is gone (its file or folder deleted):
+                        // entries under it would get no further events.
+                        self.versions.remove(&wd);
+                        forget = true;
+                    } else if let Some(version) = self.versions.get_mut(&wd) {
+                        *version = None;
+                        self.file_events += 1;
+                    } else {
+                        forget = true;
+                    }
                 }
+                Err(rustix::io::Errno::AGAIN) => break None,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => break Some(e),
             }
+        };
+        if forget {
+            self.forget();
+        }
+        if let Some(e) = failed {
+            tracing::warn!(error = %e, "cannot read file change events; starting over");
+            self.forget();
+            let _ = self.start_over();
         }
     }
 
@@ -312,6 +429,10 @@ impl State {
         self.entries.clear();
         self.uncacheable.clear();
         self.watched.clear();
+        self.versions.retain(|_, version| {
+            *version = None;
+            true
+        });
         self.generation += 1;
     }
 
@@ -319,6 +440,7 @@ impl State {
     /// [`OpenFiles::watch`] adds them again as files are cached.
     fn start_over(&mut self) -> io::Result<()> {
         self.forget();
+        self.versions.clear();
         self.inotify = fresh_inotify()?;
         self.watches = 0;
         Ok(())
@@ -359,29 +481,28 @@ mod tests {
         dir: tempfile::TempDir,
         files: OpenFiles,
         /// Watches are added through this handle's `/proc/self/fd` path.
-        _root: File,
+        root: File,
     }
 
     fn fixture(capacity: usize) -> Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = File::open(dir.path()).expect("open root");
         let files = OpenFiles::new(&root, capacity).expect("inotify");
-        Fixture {
-            dir,
-            files,
-            _root: root,
-        }
+        Fixture { dir, files, root }
     }
 
+    /// Caches `name` as a request for it would.
     fn cache(fx: &Fixture, name: &str) {
-        let ticket = fx.files.ticket();
-        fx.files.watch(Path::new("")).expect("watch");
-        let file = File::open(fx.dir.path().join(name)).expect("open");
-        let cached = Cached {
-            file: Arc::new(file),
-            path: Arc::from(Path::new(name)),
-        };
-        fx.files.insert(ticket, key(name), cached);
+        fx.files.remember(&fx.root, &key(name), Path::new(name));
+    }
+
+    /// The version the cache hands out for `name` without an `fstat`.
+    fn known(fx: &Fixture, name: &str) -> Option<Arc<Version>> {
+        match fx.files.get(&key(name)) {
+            Lookup::Hit(_, Known::Version(version)) => Some(version),
+            Lookup::Hit(_, Known::Unknown(_)) => None,
+            other => panic!("{name} is not cached: {other:?}"),
+        }
     }
 
     fn key(name: &str) -> RequestPath {
@@ -393,7 +514,7 @@ mod tests {
         let fx = fixture(8);
         std::fs::write(fx.dir.path().join("a"), b"1").expect("write");
         cache(&fx, "a");
-        assert!(matches!(fx.files.get(&key("a")), Lookup::Hit(_)));
+        assert!(matches!(fx.files.get(&key("a")), Lookup::Hit(..)));
         std::fs::write(fx.dir.path().join("b"), b"2").expect("write");
         assert!(matches!(fx.files.get(&key("a")), Lookup::Miss));
     }
@@ -405,12 +526,15 @@ mod tests {
         let ticket = fx.files.ticket();
         fx.files.watch(Path::new("")).expect("watch");
         let file = File::open(fx.dir.path().join("a")).expect("open");
+        let wd = fx.files.watch_file(&file).expect("watch file");
+        let version = Arc::new(Version::of(&file.metadata().expect("fstat")));
         std::fs::rename(fx.dir.path().join("a"), fx.dir.path().join("moved")).expect("rename");
         let cached = Cached {
             file: Arc::new(file),
             path: Arc::from(Path::new("a")),
+            wd,
         };
-        fx.files.insert(ticket, key("a"), cached);
+        fx.files.insert(ticket, key("a"), cached, version);
         assert!(matches!(fx.files.get(&key("a")), Lookup::Miss));
     }
 
@@ -434,7 +558,82 @@ mod tests {
             let state = fx.files.lock();
             assert!(state.entries.len() <= 3, "{} entries", state.entries.len());
         }
-        assert!(matches!(fx.files.get(&key("9")), Lookup::Hit(_)));
+        assert!(matches!(fx.files.get(&key("9")), Lookup::Hit(..)));
+    }
+
+    #[test]
+    fn a_write_drops_that_files_version_only() {
+        let fx = fixture(8);
+        std::fs::write(fx.dir.path().join("a"), b"1").expect("write");
+        std::fs::write(fx.dir.path().join("b"), b"2").expect("write");
+        cache(&fx, "a");
+        cache(&fx, "b");
+        let before = known(&fx, "a").expect("a version after caching");
+        assert_eq!(before.snapshot.len, 1);
+        assert!(known(&fx, "b").is_some());
+
+        let mut a = std::fs::OpenOptions::new()
+            .append(true)
+            .open(fx.dir.path().join("a"))
+            .expect("open for append");
+        std::io::Write::write_all(&mut a, b"23").expect("append");
+        // Still open, still cached; its version must be read again.
+        assert!(known(&fx, "a").is_none());
+        assert!(known(&fx, "b").is_some(), "b is untouched");
+    }
+
+    #[test]
+    fn a_version_read_after_a_stamp_is_kept_unless_an_event_came_between() {
+        let fx = fixture(8);
+        std::fs::write(fx.dir.path().join("a"), b"1").expect("write");
+        cache(&fx, "a");
+        std::fs::write(fx.dir.path().join("a"), b"22").expect("rewrite");
+        let Lookup::Hit(cached, Known::Unknown(stamp)) = fx.files.get(&key("a")) else {
+            panic!("a rewritten file's version is unknown");
+        };
+        let fresh = Arc::new(Version::of(&cached.file.metadata().expect("fstat")));
+        assert_eq!(fresh.snapshot.len, 2);
+        // A write between the stamp and the keeping: not kept.
+        std::fs::write(fx.dir.path().join("a"), b"333").expect("rewrite");
+        fx.files.keep_version(&cached, stamp, fresh);
+        assert!(known(&fx, "a").is_none());
+
+        let Lookup::Hit(cached, Known::Unknown(stamp)) = fx.files.get(&key("a")) else {
+            panic!("still unknown");
+        };
+        let fresh = Arc::new(Version::of(&cached.file.metadata().expect("fstat")));
+        fx.files.keep_version(&cached, stamp, fresh);
+        assert_eq!(known(&fx, "a").expect("kept").snapshot.len, 3);
+    }
+
+    #[test]
+    fn a_write_through_another_hard_link_drops_the_version() {
+        let fx = fixture(8);
+        let elsewhere = tempfile::tempdir_in(fx.dir.path().parent().expect("parent"))
+            .expect("unwatched folder");
+        std::fs::write(fx.dir.path().join("a"), b"1").expect("write");
+        let link = elsewhere.path().join("a-link");
+        std::fs::hard_link(fx.dir.path().join("a"), &link).expect("hard link");
+        cache(&fx, "a");
+        assert!(known(&fx, "a").is_some());
+        let mut other = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&link)
+            .expect("open the other link");
+        std::io::Write::write_all(&mut other, b"9").expect("write through it");
+        assert!(known(&fx, "a").is_none());
+    }
+
+    #[test]
+    fn a_stale_version_is_not_handed_out() {
+        let fx = fixture(8);
+        std::fs::write(fx.dir.path().join("a"), b"1").expect("write");
+        cache(&fx, "a");
+        let version = known(&fx, "a").expect("version");
+        version
+            .stale
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(known(&fx, "a").is_none());
     }
 
     #[test]

@@ -18,19 +18,21 @@ use std::sync::Arc;
 
 use super::ResolveError;
 use super::entries::{self, Entry};
-use super::filecache::{Cached, Lookup, OpenFiles};
+use super::filecache::{Cached, Known, Lookup, OpenFiles};
 use super::path::RequestPath;
+use super::snapshot::Version;
 
 /// What a request path leads to on disk.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // made once per request and moved once
 pub enum Target {
     /// A regular file, open (perhaps shared with other requests, see
-    /// `filecache.rs`), with the metadata of the open handle and its
-    /// path relative to the root (for the media type).
+    /// `filecache.rs`), with its version (the metadata of the open handle,
+    /// read now or known unchanged since) and its path relative to the
+    /// root (for the media type).
     File {
         file: Arc<File>,
-        meta: Metadata,
+        version: Arc<Version>,
         /// Shared with the open-file cache: no copy per request.
         path: Arc<Path>,
     },
@@ -80,16 +82,30 @@ impl Root {
     }
 
     /// Opens what `request` names, from the open-file cache when it has it
-    /// (then only `fstat`ed), otherwise by [`Root::open_uncached`]; a file
+    /// (then `fstat`ed only if it changed since it was last), otherwise by [`Root::open_uncached`]; a file
     /// opened that way is then offered to the cache.
     pub fn open_target(&self, request: &RequestPath) -> Result<Target, ResolveError> {
         let Some(files) = &self.files else {
             return self.open_uncached(request);
         };
         match files.get(request) {
-            Lookup::Hit(Cached { file, path }) => {
-                let meta = file.metadata()?;
-                return Ok(Target::File { file, meta, path });
+            Lookup::Hit(cached, Known::Version(version)) => {
+                let Cached { file, path, .. } = cached;
+                return Ok(Target::File {
+                    file,
+                    version,
+                    path,
+                });
+            }
+            Lookup::Hit(cached, Known::Unknown(stamp)) => {
+                let version = Arc::new(Version::of(&cached.file.metadata()?));
+                files.keep_version(&cached, stamp, Arc::clone(&version));
+                let Cached { file, path, .. } = cached;
+                return Ok(Target::File {
+                    file,
+                    version,
+                    path,
+                });
             }
             Lookup::Uncacheable => return self.open_uncached(request),
             Lookup::Miss => {}
@@ -129,7 +145,7 @@ impl Root {
         }
         Ok(Target::File {
             file: Arc::new(file),
-            meta,
+            version: Arc::new(Version::of(&meta)),
             path: path.into(),
         })
     }

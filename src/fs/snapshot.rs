@@ -82,6 +82,39 @@ impl Snapshot {
     }
 }
 
+/// One version of a file as one `fstat` saw it: what its responses'
+/// headers are made from, shared by every request for that version while
+/// the open-file cache knows it unchanged (`filecache.rs`).
+#[derive(Debug)]
+pub struct Version {
+    pub snapshot: Snapshot,
+    /// Names this exact version in the digest cache (`digests.rs`).
+    pub key: super::digests::Key,
+    /// Set when a read finds the file no longer matches the snapshot (a
+    /// change no event reports, such as a write through a shared mapping):
+    /// the open-file cache then stops handing this version out.
+    pub stale: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// What the layers above derive from the snapshot (the handler's header
+    /// values), made once per version.
+    pub derived: std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl Version {
+    pub fn of(meta: &Metadata) -> Self {
+        Version {
+            snapshot: Snapshot::of(meta),
+            key: super::digests::Key::of(meta),
+            stale: std::sync::Arc::default(),
+            derived: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Whether a read has found the file changed since.
+    pub fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::Relaxed)
+    }
+}
+
 /// An open file with the version the response headers promised: what a body
 /// reads from, and what the sendfile path sends.
 #[derive(Debug)]
