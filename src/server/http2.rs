@@ -28,7 +28,7 @@
 //! answers, and the body ([`ResponseBody::poll_data`]) reads no more than it
 //! is asked for.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -134,7 +134,17 @@ impl Http2 {
                         send_timeout: self.timeouts.send,
                         _in_flight: activity.begin_request(),
                     };
-                    tokio::spawn(stream.respond(request, reply));
+                    // NOTE: polled here once first: a small response is
+                    // complete in that poll (handler, headers, body in one
+                    // go), and a task of its own (allocated, scheduled,
+                    // registered, moved) cost more than the answer; only a
+                    // response that has to wait gets one. Spawned, it is
+                    // polled again at once, with its own waker.
+                    let mut respond = Box::pin(stream.respond(request, reply));
+                    let mut first = Context::from_waker(std::task::Waker::noop());
+                    if respond.as_mut().poll(&mut first).is_pending() {
+                        tokio::spawn(respond);
+                    }
                     true
                 }
                 // h2 has sent GOAWAY with the error's code already.
