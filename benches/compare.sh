@@ -462,27 +462,39 @@ scenario_S1() {
     stop_server
 }
 
-# S2: 4 KiB GET, keep-alive, 64 connections: req/s and p99 latency.
+# cpu_us T0 T1 REQUESTS: server CPU microseconds per request between two
+# cpu_ticks readings (user+system, all the server's processes).
+cpu_us() { calc "($2 - $1) * 1e6 / $CLK_TCK / ($3 > 0 ? $3 : 1)"; }
+
+# S2: 4 KiB GET, keep-alive, 64 connections: req/s, p99 latency and server
+# CPU per request.
 scenario_S2() {
-    local srv=$1 round=$2 rps p99
+    local srv=$1 round=$2 rps p99 t0 t1 us
     start_server "$srv" || return 0
+    t0=$(cpu_ticks)
     if run_wrk "S2-$srv" 64 plain "http://127.0.0.1:$SRV_PORT/4k.bin"; then
+        t1=$(cpu_ticks)
         rps=$(calc "${W[requests]} / (${W[duration_us]} / 1e6)")
         p99=$(calc "${W[p99_us]} / 1000")
+        us=$(cpu_us "$t0" "$t1" "${W[requests]}")
         record S2 rps "$srv" "$round" "$rps"
         record S2 p99_ms "$srv" "$round" "$p99"
-        log "   $srv: $(short "$rps") req/s, p99 $(short "$p99") ms"
+        record S2 cpu_us "$srv" "$round" "$us"
+        log "   $srv: $(short "$rps") req/s, p99 $(short "$p99") ms, $(short "$us") µs CPU/req"
     fi
     stop_server
 }
 
 # S3: Range: bytes=1000-1999 of the 1 MiB file, 64 connections; non-206 are errors.
 scenario_S3() {
-    local srv=$1 round=$2 rps
+    local srv=$1 round=$2 rps t0 t1
     start_server "$srv" || return 0
+    t0=$(cpu_ticks)
     if run_wrk "S3-$srv" 64 small_range "http://127.0.0.1:$SRV_PORT/1m.bin"; then
+        t1=$(cpu_ticks)
         rps=$(calc "${W[requests]} / (${W[duration_us]} / 1e6)")
         record S3 rps "$srv" "$round" "$rps"
+        record S3 cpu_us "$srv" "$round" "$(cpu_us "$t0" "$t1" "${W[requests]}")"
         record S3 non206 "$srv" "$round" "${W[bad]}"
         ((W[bad] == 0)) || warn "S3 $srv round $round: ${W[bad]} of ${W[requests]} responses were not 206"
         log "   $srv: $(short "$rps") req/s, ${W[bad]} non-206"
@@ -571,7 +583,7 @@ scenario_S6() {
 # S7: HTTP/2 over cleartext with prior knowledge (h2c), 4 KiB file, 64
 # connections with 10 streams each, for DUR seconds.
 scenario_S7() {
-    local srv=$1 round=$2 url version out rps ok failed ok2xx
+    local srv=$1 round=$2 url version out rps ok failed ok2xx t0 t1
     start_server "$srv" || return 0
     url="http://127.0.0.1:$SRV_H2PORT/4k.bin"
     version=$(curl -s -o /dev/null --max-time 5 --http2-prior-knowledge -w '%{http_version}' "$url") || true
@@ -580,8 +592,10 @@ scenario_S7() {
         record S7 h2_rps "$srv" "$round" n/a
     else
         out="$WORK/logs/$RUN_SEQ-S7-$srv.h2load"
+        t0=$(cpu_ticks)
         timeout -k 5 $((DUR + 60)) taskset -c $CLIENT_CPU \
             h2load -D "$DUR" -c 64 -m 10 "$url" >"$out" 2>&1 || true
+        t1=$(cpu_ticks)
         rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$out")
         ok=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$out")
         failed=$(sed -n 's/^requests: .* \([0-9]*\) failed.*/\1/p' "$out")
@@ -590,6 +604,7 @@ scenario_S7() {
             ((${failed:-0} == 0)) || warn "S7 $srv round $round: $failed h2load requests failed"
             ((${ok2xx:-0} >= ok)) || warn "S7 $srv round $round: only ${ok2xx:-0} of $ok responses were 2xx"
             record S7 h2_rps "$srv" "$round" "$rps"
+            record S7 cpu_us "$srv" "$round" "$(cpu_us "$t0" "$t1" "$ok")"
             log "   $srv: $rps req/s ($ok succeeded, ${failed:-?} failed)"
         else
             warn "S7 $srv round $round: h2load gave no result; see $out"

@@ -341,13 +341,16 @@ METRICS = [
     ("S1", "cpu_c4", "1 GiB full GET, 4 conns: server CPU s per GiB", False),
     ("S2", "rps", "4 KiB GET, 64 conns: req/s", True),
     ("S2", "p99_ms", "4 KiB GET, 64 conns: p99 latency ms", False),
+    ("S2", "cpu_us", "4 KiB GET, 64 conns: server CPU µs per request", False),
     ("S3", "rps", "Range 1000-1999 of 1 MiB, 64 conns: req/s", True),
+    ("S3", "cpu_us", "Range 1000-1999 of 1 MiB: server CPU µs per request", False),
     ("S3", "non206", "Range 1000-1999 of 1 MiB: non-206 responses", False),
     ("S4", "rps", "random 64 KiB ranges of 1 GiB, 64 conns: req/s", True),
     ("S5", "ttfb_ms", "Range at byte 6,000,000,000 of sparse 6 GiB: median TTFB ms", False),
     ("S6", "idle_kib", "2000 idle keep-alive conns: RSS KiB per conn", False),
     ("S6", "slow_peak_mib", "200 slow readers of 1 GiB: peak RSS MiB", False),
     ("S7", "h2_rps", "HTTP/2 h2c 4 KiB, 64 conns x 10 streams: req/s", True),
+    ("S7", "cpu_us", "HTTP/2 h2c 4 KiB: server CPU µs per request", False),
 ]
 
 
