@@ -10,9 +10,10 @@
 //! 1. method gate: GET and HEAD are served, OPTIONS is answered, the rest get 405;
 //! 2. resolve: the path is decoded and refused if it could leave the root
 //!    (`fs/path.rs`);
-//! 3. open: the file is opened (or taken, still open, from the open-file
-//!    cache) and `fstat`ed through its handle (`fs/root.rs`; metadata only,
-//!    on the runtime thread); with `--precompressed`, a sidecar (`file.br`,
+//! 3. open: the file is opened and `fstat`ed through its handle, or taken
+//!    still open from the open-file cache with the version it kept since its
+//!    last change (`fs/root.rs`, `fs/filecache.rs`; metadata only, on the
+//!    runtime thread); with `--precompressed`, a sidecar (`file.br`,
 //!    `.zst`, `.gz`) the client accepts (`http/negotiate.rs`) then replaces
 //!    it as what is sent; a folder is listed (`listing/`), or with
 //!    `?archive=tar` served as a tar of its tree (`archive/`); the digest of

@@ -82,8 +82,9 @@ impl Root {
     }
 
     /// Opens what `request` names, from the open-file cache when it has it
-    /// (then `fstat`ed only if it changed since it was last), otherwise by [`Root::open_uncached`]; a file
-    /// opened that way is then offered to the cache.
+    /// (`fstat`ed only if the cache has no version of it: changed since it
+    /// was last read, or never), otherwise by [`Root::open_uncached`]; a
+    /// file opened that way is then offered to the cache.
     pub fn open_target(&self, request: &RequestPath) -> Result<Target, ResolveError> {
         let Some(files) = &self.files else {
             return self.open_uncached(request);
