@@ -259,3 +259,64 @@ fn incomplete_request_head_is_closed_after_header_timeout() {
         "closed before the timeout ({elapsed:?})"
     );
 }
+
+/// With one CPU to run on, the server uses a current-thread runtime (no
+/// worker threads): keep-alive HTTP/1.1, ranges, a sendfile body, HTTP/2
+/// and a graceful stop all work as they do on a multi-threaded one.
+#[test]
+fn on_one_cpu_the_current_thread_runtime_serves_every_protocol_and_stops_gracefully() {
+    assert!(common::have_tool("curl"), "curl is needed for HTTP/2");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let small = pattern(4096);
+    let large = pattern(8 << 20);
+    std::fs::write(dir.path().join("small.bin"), &small).expect("write");
+    std::fs::write(dir.path().join("large.bin"), &large).expect("write");
+    let Some(server) = Server::start_on_one_cpu(dir, &[]) else {
+        panic!("taskset is needed to run the server on one CPU");
+    };
+    let threads = std::fs::read_dir(format!("/proc/{}/task", server.pid()))
+        .expect("threads")
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .collect::<Vec<_>>();
+    assert!(
+        !threads
+            .iter()
+            .any(|name| name.starts_with("tokio-rt-worker")),
+        "worker threads on one CPU: {threads:?}"
+    );
+
+    let mut stream = server.connect();
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    for _ in 0..3 {
+        stream
+            .write_all(b"GET /small.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
+        let r = common::read_response(&mut reader, false);
+        assert_eq!((r.status, r.body.as_slice()), (200, small.as_slice()));
+    }
+    let r = server.get("/large.bin", &["Range: bytes=1000000-1000099"]);
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (206, &large[1_000_000..1_000_100])
+    );
+    let r = server.get("/large.bin", &[]);
+    assert!(r.status == 200 && r.body == large, "whole file differs");
+    let h2 = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-o",
+            "-",
+            "-w",
+            "%{http_version}",
+        ])
+        .arg(server.url("/small.bin"))
+        .output()
+        .expect("curl");
+    let (body, version) = h2.stdout.split_at(h2.stdout.len().saturating_sub(1));
+    assert_eq!((version, body), (&b"2"[..], small.as_slice()));
+
+    let status = server.terminate_within(Duration::from_secs(10));
+    assert!(status.success(), "exit {status:?}");
+}

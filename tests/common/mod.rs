@@ -140,6 +140,19 @@ impl Server {
         Some(Self::spawn(command, dir, args))
     }
 
+    /// Starts the server on `dir` allowed to run on one CPU only (under
+    /// `taskset -c 0`); `None` when taskset is missing.
+    pub fn start_on_one_cpu(dir: tempfile::TempDir, args: &[&str]) -> Option<Server> {
+        if !have_tool("taskset") {
+            return None;
+        }
+        let mut command = Command::new("taskset");
+        command
+            .args(["-c", "0"])
+            .arg(env!("CARGO_BIN_EXE_rangeserve"));
+        Some(Self::spawn(command, dir, args))
+    }
+
     fn spawn(mut command: Command, dir: tempfile::TempDir, args: &[&str]) -> Server {
         let (child, addr) = launch(configure(&mut command, dir.path(), args));
         Server { child, addr, dir }
