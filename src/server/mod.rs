@@ -86,6 +86,10 @@ pub async fn run(
         .into_iter()
         .map(|socket| {
             socket.set_nonblocking(true)?;
+            // NOTE: set on the listener, TCP_NODELAY is inherited by every
+            // connection it accepts (Linux copies it to the new socket): no
+            // setsockopt per connection.
+            rustix::net::sockopt::set_tcp_nodelay(&socket, true)?;
             TcpListener::from_std(socket)
         })
         .collect::<std::io::Result<Vec<_>>>()
@@ -238,9 +242,6 @@ async fn accept(
             },
             () = stop_begun(&mut stopping) => return,
         };
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
-        }
         let connections = Arc::clone(&connections);
         let stopped = stopped.clone();
         tokio::spawn(async move {
