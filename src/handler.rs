@@ -372,9 +372,12 @@ impl Handler {
 
         // 4. Validators: a sidecar has its own, with the coding in the ETag.
         let coding = representation.coding.map(Coding::token);
-        let prepared = Prepared::of(&version, coding, SystemTime::now());
-        let origin = Origin::File(Arc::clone(&file), Arc::clone(&version));
-        let response = serve(request, origin, &prepared, head, &representation);
+        let answer = |version: &Arc<Version>| {
+            let prepared = Prepared::of(version, coding, SystemTime::now());
+            let origin = Origin::File(Arc::clone(&file), Arc::clone(version));
+            serve(request, origin, &prepared, head, &representation)
+        };
+        let response = answer(&version);
         // NOTE: a body read from the file is checked against the version
         // after the read (`fs/snapshot.rs`). A response that reads nothing
         // (304, 412, 416, HEAD) is checked here instead, with an `fstat`:
@@ -387,21 +390,13 @@ impl Handler {
         version
             .stale
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        let version = match file.metadata() {
-            Ok(meta) => Arc::new(Version::of(&meta)),
+        match file.metadata() {
+            Ok(meta) => answer(&Arc::new(Version::of(&meta))),
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "cannot fstat an open file");
-                return short(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+                short(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
-        };
-        let prepared = Prepared::of(&version, coding, SystemTime::now());
-        serve(
-            request,
-            Origin::File(file, version),
-            &prepared,
-            head,
-            &representation,
-        )
+        }
     }
 
     /// `?archive=tar` on a folder: its tar (`archive/`), served like a file

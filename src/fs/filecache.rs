@@ -52,7 +52,6 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::AsFd;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -87,8 +86,9 @@ pub enum Known {
     Unknown(Stamp),
 }
 
-/// A point in the cache's history, for [`OpenFiles::keep_version`]: a
-/// version read after it is kept only if no event arrived since.
+/// A point in the cache's history: an entry made from an open after it,
+/// or a version read after it ([`OpenFiles::keep_version`]), is kept only
+/// if no event arrived since.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
     generation: u64,
@@ -105,10 +105,6 @@ pub enum Lookup {
     /// system): open it every time without trying again.
     Uncacheable,
 }
-
-/// A point in the cache's history: an entry made from an open after it is
-/// kept only if nothing changed since.
-type Ticket = Stamp;
 
 /// The open-file cache of one root.
 #[derive(Debug)]
@@ -252,7 +248,7 @@ impl OpenFiles {
 
     /// The current point in history, to pass to [`OpenFiles::insert`]. Take it
     /// before [`OpenFiles::watch`] and the open.
-    fn ticket(&self) -> Ticket {
+    fn ticket(&self) -> Stamp {
         let mut state = self.lock();
         // Changes already queued must not void the entry about to be made.
         state.drain();
@@ -291,7 +287,7 @@ impl OpenFiles {
         let mut state = self.lock();
         // The handle's /proc path: the watch is on the open file's inode,
         // whatever its name is by now.
-        let path = format!("/proc/self/fd/{}", file.as_fd().as_raw_fd());
+        let path = format!("/proc/self/fd/{}", file.as_raw_fd());
         let wd = inotify::add_watch(&state.inotify, path, file_events())?;
         if let std::collections::hash_map::Entry::Vacant(slot) = state.versions.entry(wd) {
             slot.insert(None);
@@ -302,7 +298,7 @@ impl OpenFiles {
 
     /// Keeps `cached` for `key`, with `version` read after its watch was
     /// added, unless anything changed since `ticket`.
-    fn insert(&self, ticket: Ticket, key: RequestPath, cached: Cached, version: Arc<Version>) {
+    fn insert(&self, ticket: Stamp, key: RequestPath, cached: Cached, version: Arc<Version>) {
         let mut state = self.lock();
         state.drain();
         if state.stamp() != ticket {
@@ -320,7 +316,7 @@ impl OpenFiles {
 
     /// Caches the file `key` names, at `path` beneath the open folder `root`,
     /// by the protocol the module docs argue:
-    /// 1. take a [`Ticket`] (the point in history the entry must survive);
+    /// 1. take a [`Stamp`] (the point in history the entry must survive);
     /// 2. watch every folder from the root down to the file's;
     /// 3. open it again with no symlink allowed on the way (a symlink's
     ///    target folder would not be watched);
@@ -364,7 +360,7 @@ impl OpenFiles {
     }
 
     /// Remembers that `key` is not cacheable, until the next change.
-    fn refuse(&self, ticket: Ticket, key: RequestPath) {
+    fn refuse(&self, ticket: Stamp, key: RequestPath) {
         let mut state = self.lock();
         if state.generation == ticket.generation && state.uncacheable.len() < self.capacity {
             state.uncacheable.insert(key);
@@ -429,10 +425,9 @@ impl State {
         self.entries.clear();
         self.uncacheable.clear();
         self.watched.clear();
-        self.versions.retain(|_, version| {
-            *version = None;
-            true
-        });
+        self.versions
+            .values_mut()
+            .for_each(|version| *version = None);
         self.generation += 1;
     }
 

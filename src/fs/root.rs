@@ -90,17 +90,15 @@ impl Root {
             return self.open_uncached(request);
         };
         match files.get(request) {
-            Lookup::Hit(cached, Known::Version(version)) => {
-                let Cached { file, path, .. } = cached;
-                return Ok(Target::File {
-                    file,
-                    version,
-                    path,
-                });
-            }
-            Lookup::Hit(cached, Known::Unknown(stamp)) => {
-                let version = Arc::new(Version::of(&cached.file.metadata()?));
-                files.keep_version(&cached, stamp, Arc::clone(&version));
+            Lookup::Hit(cached, known) => {
+                let version = match known {
+                    Known::Version(version) => version,
+                    Known::Unknown(stamp) => {
+                        let version = Arc::new(Version::of(&cached.file.metadata()?));
+                        files.keep_version(&cached, stamp, Arc::clone(&version));
+                        version
+                    }
+                };
                 let Cached { file, path, .. } = cached;
                 return Ok(Target::File {
                     file,
