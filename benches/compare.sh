@@ -15,7 +15,8 @@
 #      /tmp/rangeserve-bench) and hard-links them into a per-run temp folder;
 #   4. for each scenario, for each round, starts each server in turn on
 #      127.0.0.1 pinned to CPU 0 (the load generator runs on CPU 1), measures,
-#      and stops it by PID: rounds interleave the servers so drift cancels;
+#      and stops it by PID: rounds interleave the servers so drift cancels
+#      (S5 starts them all and interleaves request by request);
 #   5. prints the machine line and one table row per scenario, metric and server.
 #
 # See benches/README.md for what each scenario measures.
@@ -520,26 +521,51 @@ scenario_S4() {
 }
 
 # S5: time to first byte of a 100-byte range at offset 6,000,000,000 of the
-# sparse 6 GiB file; one new connection per request; median of TTFB_N.
+# sparse 6 GiB file; one new connection per request; median of TTFB_N per
+# server. Unlike the other scenarios, every server runs at once (idle ones
+# take no CPU) and the requests go to them in turn, one each: a cold request
+# takes 0.4 to 1.3 ms on a VM whose state drifts within seconds, so servers
+# measured one after another in separate batches of TTFB_N differed by more
+# than the servers do.
 scenario_S5() {
-    local srv=$1 round=$2 url range code i ms
-    start_server "$srv" || return 0
-    url="http://127.0.0.1:$SRV_PORT/sparse-6g.bin"
+    local round=$1 url range code i ms srv
+    shift
+    local -A port pid
+    local up=()
     range="bytes=$FAR_OFFSET-$((FAR_OFFSET + 99))"
-    code=$(curl -s -o "$WORK/far.out" -w '%{http_code}' --max-time 10 -H "Range: $range" "$url") || true
-    if [[ $code != 206 || $(cat "$WORK/far.out") != "$MARKER" ]]; then
-        warn "S5 $srv: got status $code or wrong bytes for Range: $range"
-    else
-        for ((i = 0; i < TTFB_N; i++)); do
+    for srv in "$@"; do
+        start_server "$srv" || continue
+        url="http://127.0.0.1:$SRV_PORT/sparse-6g.bin"
+        code=$(curl -s -o "$WORK/far.out" -w '%{http_code}' --max-time 10 -H "Range: $range" "$url") || true
+        if [[ $code != 206 || $(cat "$WORK/far.out") != "$MARKER" ]]; then
+            warn "S5 $srv: got status $code or wrong bytes for Range: $range"
+            stop_server
+            continue
+        fi
+        port[$srv]=$SRV_PORT
+        pid[$srv]=$SRV_PID
+        up+=("$srv")
+        : >"$WORK/ttfb-$srv.txt"
+    done
+    local n=${#up[@]} k
+    for ((i = 0; i < TTFB_N && n > 0; i++)); do
+        # Each request in turn, the first server rotating: none always
+        # follows the same one.
+        for ((k = 0; k < n; k++)); do
+            srv=${up[$(((i + k) % n))]}
             taskset -c $CLIENT_CPU curl -s -o /dev/null --max-time 10 -H "Range: $range" \
-                -w '%{time_starttransfer}\n' "$url" || true
-        done >"$WORK/ttfb.txt"
-        ms=$(python3 "$HELPER" median <"$WORK/ttfb.txt")
+                -w '%{time_starttransfer}\n' "http://127.0.0.1:${port[$srv]}/sparse-6g.bin" \
+                >>"$WORK/ttfb-$srv.txt" || true
+        done
+    done
+    for srv in "${up[@]}"; do
+        ms=$(python3 "$HELPER" median <"$WORK/ttfb-$srv.txt")
         ms=$(calc "$ms * 1000")
         record S5 ttfb_ms "$srv" "$round" "$ms"
-        log "   $srv: median TTFB $(short "$ms") ms over $(wc -l <"$WORK/ttfb.txt") requests"
-    fi
-    stop_server
+        log "   $srv: median TTFB $(short "$ms") ms over $(wc -l <"$WORK/ttfb-$srv.txt") requests"
+        SRV_NAME=$srv SRV_PID=${pid[$srv]}
+        stop_server
+    done
 }
 
 # S6: (a) RSS per idle keep-alive connection, each having completed one GET of
@@ -635,6 +661,10 @@ for scen in $SCENARIOS; do
     [[ $scen == S1 ]] && servers+=(sendfile-ref)
     for ((round = 1; round <= ROUNDS; round++)); do
         log "-- $scen round $round/$ROUNDS"
+        if [[ $scen == S5 ]]; then
+            scenario_S5 "$round" "${servers[@]}"
+            continue
+        fi
         for srv in "${servers[@]}"; do
             "scenario_$scen" "$srv" "$round"
         done
