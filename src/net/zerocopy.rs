@@ -33,8 +33,9 @@
 //!
 //! sendfile runs on the runtime thread, inside tokio's readiness handling;
 //! on a cold page cache it waits for the disk there, as nginx's default
-//! does. Each large slice is announced to the kernel (`POSIX_FADV_WILLNEED`)
-//! from the blocking pool first so readahead usually has the pages in memory.
+//! does. Each large slice whose last byte is not in the page cache yet is
+//! announced to the kernel (`POSIX_FADV_WILLNEED`) from the blocking pool
+//! first, so readahead usually has the pages in memory.
 
 use std::collections::VecDeque;
 use std::fmt::Debug;
@@ -118,12 +119,37 @@ impl SendQueue {
 
 /// Asks the kernel to start reading the slice into the page cache, from the
 /// blocking pool; a hint only, so its result does not matter.
+///
+/// NOTE: not for a slice whose last byte is already in the page cache (a
+/// non-blocking read of it succeeds), as the whole of a file being served
+/// usually is. A cached 1 GiB download made 256 hops to the blocking pool
+/// (1,266 futex calls) and 256 hints that walked 4 MiB of pages each; now
+/// 256 one-byte reads. Server CPU per GiB on four connections: 312 → 285
+/// ms (median of 5 interleaved rounds, one pinned core); on one, within
+/// noise.
 fn prefetch(slice: &FileSlice) {
+    if slice.len == 0 || is_cached(&*slice.source, slice.offset + slice.len - 1) {
+        return;
+    }
     let (source, offset, len) = (Arc::clone(&slice.source), slice.offset, slice.len);
     tokio::task::spawn_blocking(move || {
         let len = std::num::NonZeroU64::new(len);
         let _ = rustix::fs::fadvise(source.as_fd(), offset, len, rustix::fs::Advice::WillNeed);
     });
+}
+
+/// Whether the byte at `offset` of `fd` is in the page cache: a read of it
+/// that may not wait for the disk (`preadv2` with `RWF_NOWAIT`) gets it.
+fn is_cached(fd: &dyn Source, offset: u64) -> bool {
+    let mut byte = [0u8; 1];
+    let mut buf = [io::IoSliceMut::new(&mut byte)];
+    let read = rustix::io::preadv2(
+        fd.as_fd(),
+        &mut buf,
+        offset,
+        rustix::io::ReadWriteFlags::NOWAIT,
+    );
+    matches!(read, Ok(1))
 }
 
 /// A TCP socket beneath hyper that sends placeholder frames with sendfile.
@@ -262,6 +288,16 @@ mod tests {
         fn verify(&self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn a_byte_just_written_is_cached_and_one_past_the_end_is_not() {
+        let mut f = tempfile::tempfile().expect("file");
+        f.write_all(&[7u8; LEN]).expect("write");
+        let source = TestSource(f);
+        assert!(is_cached(&source, 0));
+        assert!(is_cached(&source, LEN as u64 - 1));
+        assert!(!is_cached(&source, LEN as u64), "past the end");
     }
 
     /// A body of one frame.
