@@ -548,7 +548,16 @@ impl Connections {
             let linger = tokio::time::sleep(PARK_AFTER);
             tokio::pin!(linger);
             loop {
+                // NOTE: biased, hyper first: a request already read (by the
+                // sniffing, or waiting in the socket) reaches the service
+                // before a graceful stop is seen, so the stop lets it finish
+                // instead of closing the connection unanswered. Polled in
+                // random order, a connection accepted just before the stop
+                // lost 1 request in about 4,500 (tests/service.rs, restart
+                // on a passed socket). hyper is ready only when the
+                // connection ends, so it starves no other branch.
                 tokio::select! {
+                    biased;
                     result = std::future::poll_fn(|cx| connection.as_mut().poll_without_shutdown(cx)) => {
                         if let Err(e) = result {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
